@@ -1,0 +1,3 @@
+from .wsss_data_sample import WSSSDataSample
+
+__all__ = ['WSSSDataSample']

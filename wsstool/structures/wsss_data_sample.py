@@ -1,0 +1,42 @@
+"""Data sample that travels through the WSSS stages."""
+from mmengine.structures import BaseDataElement, PixelData
+
+
+class WSSSDataSample(BaseDataElement):
+    """One image's annotations and predictions.
+
+    Data fields:
+        gt_label (Tensor): (C,) float multi-hot image-level label over the
+            foreground classes (index 0 is the first foreground class).
+        gt_sem_seg (PixelData): ``data`` (1, H, W) int64 class ids, 255 ignore.
+        conf_mask (PixelData): ``data`` (1, H, W) bool, True = confident.
+        valid_mask (PixelData): ``data`` (1, H, W) bool, False on padding.
+        pred_cam (BaseDataElement): ``cam`` (K, H, W) float CAMs at the
+            original image resolution for the classes ``keys`` (K,) int64
+            (foreground indices, 0 = first foreground class).
+        pred_sem_seg (PixelData): ``data`` (1, H, W) int64 predicted ids.
+
+    Meta fields (from the pipeline): ``img_id``, ``img_path``,
+    ``ori_shape``, ``img_shape``, ``flip``, ``flip_direction``, ...
+    """
+
+    def _field(name: str, value_type: type):  # noqa: N805
+
+        def getter(self):
+            return getattr(self, f'_{name}')
+
+        def setter(self, value):
+            self.set_field(value, f'_{name}', dtype=value_type)
+
+        def deleter(self):
+            delattr(self, f'_{name}')
+
+        return property(getter, setter, deleter)
+
+    gt_label = _field('gt_label', object)
+    gt_sem_seg = _field('gt_sem_seg', PixelData)
+    conf_mask = _field('conf_mask', PixelData)
+    valid_mask = _field('valid_mask', PixelData)
+    pred_cam = _field('pred_cam', BaseDataElement)
+    pred_sem_seg = _field('pred_sem_seg', PixelData)
+    del _field
