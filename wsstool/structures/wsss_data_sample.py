@@ -12,7 +12,7 @@ class WSSSDataSample(BaseDataElement):
         conf_mask (PixelData): ``data`` (1, H, W) bool, True = confident.
         valid_mask (PixelData): ``data`` (1, H, W) bool, False on padding.
         pred_cam (BaseDataElement): ``cam`` (K, H, W) float CAMs at the
-            original image resolution for the classes ``keys`` (K,) int64
+            original image resolution for the classes ``class_ids`` (K,) int64
             (foreground indices, 0 = first foreground class).
         pred_sem_seg (PixelData): ``data`` (1, H, W) int64 predicted ids.
 

@@ -1,0 +1,26 @@
+# wsstool: `make demo` and `make test` install everything into .venv first
+# (only when requirements or setup.py changed), then run.
+PYTHON ?= python3
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test benchmark clean
+
+install: $(STAMP)
+
+$(STAMP): setup.py requirements/runtime.txt requirements/optional.txt requirements/tests.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --upgrade pip
+	$(VPY) -m pip install -r requirements/runtime.txt -r requirements/optional.txt -r requirements/tests.txt
+	$(VPY) -m pip install --no-deps -e .
+	touch $(STAMP)
+
+demo: install
+	$(VPY) tools/demo.py
+
+test: install
+	$(VPY) -m pytest tests -q
+
+clean:
+	rm -rf $(VENV) work_dirs

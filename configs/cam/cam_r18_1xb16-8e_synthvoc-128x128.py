@@ -1,0 +1,33 @@
+# CAM baseline on the built-in SynthVOC, trained from scratch on a CPU in a
+# few minutes. Optimiser: SGD with momentum 0.9 (not the reference
+# momentum-equals-weight-decay quirk).
+_base_ = [
+    '../_base_/models/cam_r18_synthvoc.py',
+    '../_base_/datasets/synthvoc_cls.py',
+    '../_base_/default_runtime.py',
+]
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=1e-4),
+    paramwise_cfg=dict(custom_keys={'head': dict(lr_mult=10.0)}))
+param_scheduler = [
+    dict(
+        type='PolyLR',
+        power=0.9,
+        eta_min=0.0,
+        by_epoch=True,
+        begin=0,
+        end=8,
+        convert_to_iter_based=True)
+]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=8, val_interval=2)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=10),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=1,
+                    max_keep_ckpts=2, save_last=True),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+)

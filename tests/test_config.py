@@ -1,0 +1,36 @@
+"""Every config in configs/ loads and its parts build."""
+import glob
+import os.path as osp
+
+import pytest
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.dataset import Compose
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+
+from wsstool.registry import METRICS, MODELS
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = sorted(
+    path for path in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
+                               recursive=True)
+    if '_base_' not in path)
+
+
+def test_configs_exist():
+    assert CONFIGS
+
+
+@pytest.mark.parametrize('path', CONFIGS,
+                         ids=[osp.relpath(p, REPO) for p in CONFIGS])
+def test_config_builds(path):
+    cfg = Config.fromfile(path)
+    init_default_scope(cfg.default_scope)
+    model = MODELS.build(cfg.model)
+    assert isinstance(model, nn.Module)
+    build_optim_wrapper(model, cfg.optim_wrapper)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        Compose(cfg[loader].dataset.pipeline)
+    for evaluator in ('val_evaluator', 'test_evaluator'):
+        METRICS.build(cfg[evaluator])

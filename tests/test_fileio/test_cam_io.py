@@ -1,0 +1,121 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from wsstool.fileio import load_cam, save_cam
+
+
+@pytest.fixture
+def cams():
+    rng = np.random.default_rng(0)
+    return np.array([7, 3]), rng.random((2, 9, 13)).astype(np.float32)
+
+
+def test_npz_round_trip(tmp_path, cams):
+    keys, cam = cams
+    path = str(tmp_path / 'a.npz')
+    save_cam(path, torch.from_numpy(keys), torch.from_numpy(cam))
+    with np.load(path) as raw:
+        assert sorted(raw.files) == ['cam', 'keys']
+        assert raw['keys'].dtype == np.int64
+        assert raw['cam'].dtype == np.float16
+    loaded_keys, loaded_cam = load_cam(path)
+    np.testing.assert_array_equal(loaded_keys, keys)
+    assert loaded_keys.dtype == np.int64 and loaded_cam.dtype == np.float32
+    np.testing.assert_allclose(loaded_cam, cam, atol=1e-3)
+    assert os.listdir(tmp_path) == ['a.npz']
+
+
+def test_psa_dict_layout_and_round_trip(tmp_path, cams):
+    keys, cam = cams
+    path = str(tmp_path / 'a.npy')
+    save_cam(path, keys, cam, fmt='psa')
+    raw = np.load(path, allow_pickle=True).item()
+    assert list(raw) == [7, 3]
+    assert raw[7].dtype == np.float32 and raw[7].shape == (9, 13)
+    np.testing.assert_array_equal(raw[3], cam[1])
+    loaded_keys, loaded_cam = load_cam(path)
+    # PSA dicts come back in ascending class order
+    np.testing.assert_array_equal(loaded_keys, [3, 7])
+    np.testing.assert_array_equal(loaded_cam, cam[::-1])
+
+
+def test_irn_dict_layout_and_round_trip(tmp_path):
+    cam = np.stack([np.full((9, 13), 0.25), np.full((9, 13), 1.)])
+    path = str(tmp_path / 'a.npy')
+    save_cam(path, [4, 11], cam, fmt='irn')
+    raw = np.load(path, allow_pickle=True).item()
+    assert raw['keys'].dtype == torch.int64
+    assert raw['keys'].tolist() == [4, 11]
+    assert raw['cam'].dtype == torch.float32
+    assert raw['cam'].shape == (2, 3, 4)  # ceil(9 / 4), ceil(13 / 4)
+    torch.testing.assert_close(raw['cam'][0], torch.full((3, 4), 0.25))
+    assert raw['high_res'].dtype == np.float32
+    np.testing.assert_array_equal(raw['high_res'], cam)
+    loaded_keys, loaded_cam = load_cam(path)
+    np.testing.assert_array_equal(loaded_keys, [4, 11])
+    np.testing.assert_array_equal(loaded_cam, cam)
+
+
+def test_reads_reference_dicts(tmp_path):
+    """Files written the way PSA and IRN write them."""
+    psa = {0: np.full((2, 3), 0.5, np.float32), 14: np.ones((2, 3))}
+    np.save(tmp_path / 'psa.npy', psa)
+    keys, cam = load_cam(str(tmp_path / 'psa.npy'))
+    np.testing.assert_array_equal(keys, [0, 14])
+    np.testing.assert_array_equal(cam[:, 0, 0], [0.5, 1.])
+
+    high_res = np.random.default_rng(1).random((1, 5, 6)).astype(np.float32)
+    np.save(tmp_path / 'irn.npy', {
+        'keys': torch.tensor([2]),
+        'cam': torch.rand(1, 2, 2),
+        'high_res': high_res
+    })
+    keys, cam = load_cam(str(tmp_path / 'irn.npy'))
+    np.testing.assert_array_equal(keys, [2])
+    np.testing.assert_array_equal(cam, high_res)
+
+
+@pytest.mark.parametrize('fmt,name', [('npz', 'a.npz'), ('psa', 'a.npy'),
+                                      ('irn', 'a.npy')])
+def test_image_without_classes(tmp_path, fmt, name):
+    path = str(tmp_path / name)
+    save_cam(path, np.zeros(0), np.zeros((0, 5, 6)), fmt=fmt)
+    keys, cam = load_cam(path)
+    assert keys.shape == (0, ) and cam.shape[0] == 0
+    if fmt == 'irn':
+        assert np.load(path, allow_pickle=True).item()['cam'].shape == (0, 2,
+                                                                        2)
+
+
+def test_unrecognised_files(tmp_path):
+    path = tmp_path / 'x.npy'
+    path.write_bytes(b'not a cam file')
+    with pytest.raises(ValueError, match='x.npy is not a CAM file: expected'):
+        load_cam(str(path))
+    np.save(path, np.zeros((2, 3, 3)))
+    with pytest.raises(ValueError, match='x.npy holds an array of shape '
+                       '\\(2, 3, 3\\).*not a dict'):
+        load_cam(str(path))
+    np.save(path, {'cam': np.zeros((1, 2, 2))})
+    with pytest.raises(ValueError, match="dict with keys \\['cam'\\]"):
+        load_cam(str(path))
+    np.save(path, {'keys': torch.tensor([0]), 'cam': torch.zeros(1, 2, 2)})
+    with pytest.raises(ValueError, match='IRN-style dict without "high_res"'):
+        load_cam(str(path))
+    np.savez(tmp_path / 'y.npz', keys=np.zeros(1))
+    with pytest.raises(ValueError, match="y.npz lacks \\['cam'\\]"):
+        load_cam(str(tmp_path / 'y.npz'))
+
+
+def test_bad_arguments_write_nothing(tmp_path):
+    path = str(tmp_path / 'a.npz')
+    with pytest.raises(ValueError, match='expected keys \\(K,\\) and cam'):
+        save_cam(path, [1, 2], np.zeros((1, 4, 4)))
+    with pytest.raises(ValueError, match='fmt must be one of'):
+        save_cam(path, [1], np.zeros((1, 4, 4)), fmt='pt')
+    with pytest.raises(ValueError, match='float16 range'):
+        save_cam(path, [1], np.full((1, 4, 4), 1e6))
+    assert os.listdir(tmp_path) == []

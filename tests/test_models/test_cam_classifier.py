@@ -1,0 +1,177 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.optim import OptimWrapper
+
+from wsstool.registry import MODELS
+from wsstool.structures import WSSSDataSample
+
+NUM_CLASSES = 5
+
+
+def _model(**test_cfg):
+    torch.manual_seed(0)
+    model = MODELS.build(dict(
+        type='CAMClassifier',
+        backbone=dict(type='ResNet', depth=18, strides=(1, 2, 2, 1)),
+        head=dict(type='CAMHead', in_channels=512, num_classes=NUM_CLASSES),
+        test_cfg=test_cfg))
+    model.init_weights()
+    return model
+
+
+def _batch(label_a=(1, 0, 1, 0, 0), label_b=(0, 0, 0, 1, 0)):
+    """Two BGR images of different sizes; the first was resized by the
+    pipeline from a 20x26 original."""
+    gen = torch.Generator().manual_seed(1)
+    images = [
+        torch.randint(0, 256, (3, 40, 52), generator=gen, dtype=torch.uint8),
+        torch.randint(0, 256, (3, 36, 44), generator=gen, dtype=torch.uint8),
+    ]
+    metas = [dict(img_shape=(40, 52), ori_shape=(20, 26)),
+             dict(img_shape=(36, 44), ori_shape=(36, 44))]
+    samples = []
+    for meta, label in zip(metas, (label_a, label_b)):
+        sample = WSSSDataSample(metainfo=meta)
+        if label is not None:
+            sample.gt_label = torch.tensor(label, dtype=torch.float32)
+        samples.append(sample)
+    return dict(inputs=images, data_samples=samples)
+
+
+def test_tensor_and_loss_modes():
+    model = _model()
+    data = model.data_preprocessor(_batch())
+    inputs, samples = data['inputs'], data['data_samples']
+    logits = model(inputs, mode='tensor')
+    expected = model.head(model.backbone(inputs))
+    assert logits.shape == (2, NUM_CLASSES)
+    torch.testing.assert_close(logits, expected)
+
+    losses = model(inputs, samples, mode='loss')
+    labels = torch.stack([s.gt_label for s in samples])
+    torch.testing.assert_close(
+        losses['loss_cls'], F.multilabel_soft_margin_loss(logits, labels))
+    with pytest.raises(ValueError, match='mode'):
+        model(inputs, mode='features')
+
+
+def test_train_step_updates_the_head():
+    model = _model()
+    model.train()
+    optim_wrapper = OptimWrapper(
+        torch.optim.SGD(model.parameters(), lr=0.1))
+    before = model.head.conv_cls.weight.clone()
+    log_vars = model.train_step(_batch(), optim_wrapper)
+    assert set(log_vars) == {'loss', 'loss_cls'}
+    assert not torch.equal(before, model.head.conv_cls.weight)
+
+
+def _reference_cams(model, inputs, samples, scales):
+    """Per image, scale and flip, one forward at a time."""
+    weight = model.head.conv_cls.weight
+    size = inputs.shape[-2:]
+    results = []
+    for index, sample in enumerate(samples):
+        total = torch.zeros(NUM_CLASSES, *size)
+        logit_sum = torch.zeros(NUM_CLASSES)
+        for scale in scales:
+            scaled_size = (round(size[0] * scale), round(size[1] * scale))
+            image = F.interpolate(inputs[index:index + 1], size=scaled_size,
+                                  mode='bilinear', align_corners=False)
+            for flipped in (False, True):
+                x = image.flip(-1) if flipped else image
+                feat = model.backbone(x)[-1]
+                pre = F.conv2d(feat, weight)
+                logit_sum += pre.mean(dim=(2, 3))[0]
+                cam = F.relu(pre).flip(-1) if flipped else F.relu(pre)
+                total += F.interpolate(cam, size=size, mode='bilinear',
+                                       align_corners=False)[0]
+        h, w = sample.img_shape
+        cam = total[:, :h, :w]
+        if sample.ori_shape != (h, w):
+            cam = F.interpolate(cam[None], size=sample.ori_shape,
+                                mode='bilinear', align_corners=False)[0]
+        keys = torch.nonzero(sample.gt_label)[:, 0]
+        cam = cam[keys]
+        cam = cam / (cam.amax(dim=(1, 2), keepdim=True) + 1e-5)
+        results.append((cam, keys, torch.sigmoid(logit_sum / 4)))
+    return results
+
+
+def test_predict_multi_scale_flip_matches_per_pass_loop():
+    model = _model(scales=(1.0, 0.5), flip=True).eval()
+    data = model.data_preprocessor(_batch())
+    with torch.no_grad():
+        reference = _reference_cams(
+            model, data['inputs'], data['data_samples'], (1.0, 0.5))
+        outputs = model(**data, mode='predict')
+    for output, (cam, keys, score) in zip(outputs, reference):
+        assert output.pred_cam.cam.dtype == torch.float32
+        assert output.pred_cam.cam.shape == (len(keys), *output.ori_shape)
+        assert torch.equal(output.pred_cam.class_ids, keys)
+        torch.testing.assert_close(output.pred_cam.cam, cam, atol=1e-5,
+                                   rtol=1e-5)
+        torch.testing.assert_close(output.pred_score, score, atol=1e-5,
+                                   rtol=1e-5)
+    assert outputs[0].pred_cam.class_ids.tolist() == [0, 2]
+    assert outputs[1].pred_cam.class_ids.tolist() == [3]
+    assert outputs[0].pred_cam.cam.shape == (2, 20, 26)
+    assert outputs[0].pred_cam.class_ids.dtype == torch.int64
+    assert torch.allclose(outputs[0].pred_cam.cam.amax(dim=(1, 2)),
+                          torch.ones(2), atol=1e-4)
+
+
+def test_pipeline_flip_is_undone():
+    model = _model().eval()
+    data = model.data_preprocessor(_batch())
+    with torch.no_grad():
+        plain = model(**data, mode='predict')[1].pred_cam.cam
+        data = model.data_preprocessor(_batch())
+        data['data_samples'][1].set_metainfo(
+            dict(flip=True, flip_direction='horizontal'))
+        flipped = model(**data, mode='predict')[1].pred_cam.cam
+    torch.testing.assert_close(flipped, plain.flip(-1))
+
+
+def test_predicted_classes_for_unlabelled_images():
+    model = _model(classes='pred', score_thr=0.5).eval()
+    data = model.data_preprocessor(_batch(label_a=None, label_b=None))
+    with torch.no_grad():
+        outputs = model(**data, mode='predict')
+    for output in outputs:
+        expected = torch.nonzero(output.pred_score > 0.5)[:, 0]
+        assert torch.equal(output.pred_cam.class_ids, expected)
+        assert output.pred_cam.cam.shape[0] == len(expected)
+    assert sum(len(o.pred_cam.class_ids) for o in outputs) > 0
+
+    model = _model(classes='gt').eval()
+    data = model.data_preprocessor(_batch(label_b=None))
+    with pytest.raises(ValueError, match="classes='pred'"):
+        with torch.no_grad():
+            model(**data, mode='predict')
+
+
+def test_predict_without_samples_and_minmax_norm():
+    model = _model(norm='minmax_train', classes='pred', score_thr=0.0).eval()
+    inputs = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        output = model(inputs, mode='predict')[0]
+    assert output.pred_cam.cam.shape == (NUM_CLASSES, 32, 32)
+    flat = output.pred_cam.cam.flatten(1)
+    # (x - min - 1e-5) / (max - min + 1e-5): 0 at the minimum, just below 1
+    # at the maximum
+    assert torch.all(flat.amin(dim=1) == 0)
+    assert torch.all(flat.amax(dim=1) < 1)
+    assert torch.all(flat.amax(dim=1) > 0.99)
+
+
+@pytest.mark.parametrize('test_cfg,match', [
+    (dict(scale=(1.0, )), 'unknown keys'),
+    (dict(scales=()), 'scales'),
+    (dict(norm='l2'), 'norm'),
+    (dict(classes='all'), 'classes'),
+])
+def test_bad_test_cfg_is_rejected(test_cfg, match):
+    with pytest.raises(ValueError, match=match):
+        _model(**test_cfg)

@@ -1,0 +1,95 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from wsstool.models.utils import (cam_to_original, multi_scale_flip_cams,
+                                  normalize_cam, scaled_size)
+
+
+def test_max_norm_hand_values():
+    cam = torch.tensor([[[0., 2.], [4., 1.]], [[-1., 0.5], [0.25, 0.]]])
+    out = normalize_cam(cam, 'max')
+    expected = torch.tensor([[[0., 2.], [4., 1.]]]) / 4.00001
+    torch.testing.assert_close(out[:1], expected)
+    torch.testing.assert_close(out[1], cam[1] / 0.50001)
+
+
+def test_minmax_train_hand_values():
+    cam = torch.tensor([[[-1., 1.], [3., 2.]]])
+    # relu -> [[0, 1], [3, 2]], min 0, max 3
+    expected = torch.tensor([[[0., 1 - 1e-5], [3 - 1e-5, 2 - 1e-5]]]) / (
+        3 + 1e-5)
+    torch.testing.assert_close(normalize_cam(cam, 'minmax_train'), expected)
+
+
+def test_minmax_infer_hand_values():
+    cam = torch.tensor([[[1., 2.], [5., 3.]]])
+    # min 1, max 5; the min pixel is zeroed before the shift
+    expected = torch.tensor([[[-1 - 1e-5, 1 - 1e-5],
+                              [4 - 1e-5, 2 - 1e-5]]]) / (4 + 1e-5)
+    torch.testing.assert_close(normalize_cam(cam, 'minmax_infer'), expected)
+    negative = torch.tensor([[[-2., 0.], [2., 1.]]])
+    # clamp -> [[0, 0], [2, 1]], min 0, max 2
+    expected = torch.tensor([[[-1e-5, -1e-5], [2 - 1e-5, 1 - 1e-5]]]) / (
+        2 + 1e-5)
+    torch.testing.assert_close(normalize_cam(negative, 'minmax_infer'),
+                               expected)
+
+
+def test_unknown_norm_is_rejected():
+    with pytest.raises(ValueError, match="'l2'"):
+        normalize_cam(torch.zeros(1, 2, 2), 'l2')
+
+
+def test_scaled_size_rounds():
+    assert scaled_size((33, 50), 0.5) == (16, 25)
+    assert scaled_size((33, 50), 1.5) == (50, 75)
+
+
+def _pool_cam_fn(images):
+    """A CAM of stride 2 that is not flip-symmetric: channel 0 of the
+    image, shifted by the column index."""
+    cam = F.avg_pool2d(images[:, :1], 2)
+    cam = cam + torch.arange(cam.shape[-1], dtype=cam.dtype)
+    return cam, images.mean(dim=(2, 3))
+
+
+def test_multi_scale_flip_cams_matches_loop():
+    torch.manual_seed(0)
+    inputs = torch.randn(2, 3, 12, 16)
+    cams, logits = multi_scale_flip_cams(
+        _pool_cam_fn, inputs, scales=(1.0, 0.5), flip=True)
+    expected_cam = torch.zeros(2, 1, 12, 16)
+    expected_logits = torch.zeros(2, 3)
+    for index in range(2):
+        image = inputs[index:index + 1]
+        for size in ((12, 16), (6, 8)):
+            scaled = F.interpolate(image, size=size, mode='bilinear',
+                                   align_corners=False)
+            for flipped in (False, True):
+                x = scaled.flip(-1) if flipped else scaled
+                cam, logit = _pool_cam_fn(x)
+                cam = cam.flip(-1) if flipped else cam
+                expected_cam[index] += F.interpolate(
+                    cam, size=(12, 16), mode='bilinear',
+                    align_corners=False)[0]
+                expected_logits[index] += logit[0] / 4
+    torch.testing.assert_close(cams, expected_cam)
+    torch.testing.assert_close(logits, expected_logits)
+
+
+def test_cam_to_original_crops_unflips_and_resizes():
+    cam = torch.arange(2 * 4 * 6, dtype=torch.float32).view(2, 4, 6)
+    meta = dict(img_shape=(3, 4), ori_shape=(3, 4))
+    torch.testing.assert_close(cam_to_original(cam, meta), cam[:, :3, :4])
+
+    meta = dict(img_shape=(3, 4), ori_shape=(3, 4), flip=True,
+                flip_direction='horizontal')
+    torch.testing.assert_close(
+        cam_to_original(cam, meta), cam[:, :3, :4].flip(-1))
+
+    meta = dict(img_shape=(3, 4), ori_shape=(6, 7))
+    expected = F.interpolate(cam[None, :, :3, :4], size=(6, 7),
+                             mode='bilinear', align_corners=False)[0]
+    torch.testing.assert_close(cam_to_original(cam, meta), expected)
+    assert cam_to_original(cam[:0], meta).shape == (0, 6, 7)

@@ -1,0 +1,70 @@
+import torch
+from mmengine.structures import PixelData
+
+from wsstool.registry import MODELS
+from wsstool.structures import WSSSDataSample
+
+MEAN = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
+STD = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
+
+
+def _sample(h, w, seed):
+    gen = torch.Generator().manual_seed(seed)
+    sample = WSSSDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
+    sample.gt_label = torch.tensor([1., 0., 1.])
+    sample.gt_sem_seg = PixelData(
+        data=torch.randint(0, 4, (1, h, w), generator=gen))
+    sample.conf_mask = PixelData(data=torch.ones(1, h, w, dtype=torch.bool))
+    sample.valid_mask = PixelData(data=torch.ones(1, h, w, dtype=torch.bool))
+    image = torch.randint(0, 256, (3, h, w), generator=gen,
+                          dtype=torch.uint8)
+    return image, sample
+
+
+def test_normalises_bgr_to_rgb_and_pads_images_and_dense_fields():
+    preprocessor = MODELS.build(dict(type='WSSSDataPreprocessor'))
+    (img_a, sample_a), (img_b, sample_b) = _sample(10, 14, 0), _sample(
+        12, 9, 1)
+    seg_b = sample_b.gt_sem_seg.data.clone()
+    out = preprocessor(dict(inputs=[img_a, img_b],
+                            data_samples=[sample_a, sample_b]))
+    inputs, samples = out['inputs'], out['data_samples']
+    assert inputs.shape == (2, 3, 12, 14) and inputs.dtype == torch.float32
+
+    expected_b = (img_b.flip(0).float() - MEAN) / STD
+    torch.testing.assert_close(inputs[1, :, :, :9], expected_b)
+    assert torch.all(inputs[1, :, :, 9:] == 0)
+    assert torch.all(inputs[0, :, 10:] == 0)
+
+    for sample in samples:
+        assert sample.gt_sem_seg.data.shape == (1, 12, 14)
+        assert sample.conf_mask.data.dtype == torch.bool
+    assert torch.equal(samples[1].gt_sem_seg.data[..., :9], seg_b)
+    assert torch.all(samples[1].gt_sem_seg.data[..., 9:] == 255)
+    assert torch.all(samples[0].gt_sem_seg.data[:, 10:] == 255)
+    for field in ('conf_mask', 'valid_mask'):
+        mask = getattr(samples[1], field).data
+        assert mask[..., :9].all() and not mask[..., 9:].any()
+    # labels and meta information pass through untouched
+    assert torch.equal(samples[0].gt_label, torch.tensor([1., 0., 1.]))
+    assert samples[0].img_shape == (10, 14)
+
+
+def test_pad_size_divisor_and_missing_fields():
+    preprocessor = MODELS.build(
+        dict(type='WSSSDataPreprocessor', pad_size_divisor=8))
+    image, sample = _sample(10, 14, 2)
+    del sample.conf_mask
+    out = preprocessor(dict(inputs=[image], data_samples=[sample]))
+    assert out['inputs'].shape == (1, 3, 16, 16)
+    assert out['data_samples'][0].gt_sem_seg.data.shape == (1, 16, 16)
+    assert 'conf_mask' not in out['data_samples'][0]
+
+
+def test_without_data_samples():
+    preprocessor = MODELS.build(dict(type='WSSSDataPreprocessor'))
+    image, _ = _sample(6, 5, 3)
+    out = preprocessor(dict(inputs=[image]))
+    assert out['data_samples'] is None
+    torch.testing.assert_close(out['inputs'][0],
+                               (image.flip(0).float() - MEAN) / STD)

@@ -1,0 +1,103 @@
+import importlib.util
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+
+from wsstool.evaluation import CAMIoUMetric
+from wsstool.fileio import load_cam, save_cam, save_label_png
+
+TOOL = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools',
+    'evaluate.py')
+
+
+@pytest.fixture(scope='module')
+def evaluate_tool():
+    spec = importlib.util.spec_from_file_location('evaluate_tool', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    """Three 6x8 images with ground truth, CAMs in the three formats and
+    label maps; the list file uses path pairs."""
+    rng = np.random.default_rng(0)
+    ids = ['2007_000032', '2007_000039', '2007_000063']
+    keys = [np.array([0, 4]), np.array([2]), np.array([19])]
+    for img_id, fmt, img_keys in zip(ids, ('npz', 'psa', 'irn'), keys):
+        gt = rng.choice(np.concatenate([[0, 255], img_keys + 1]), (6, 8))
+        save_label_png(str(tmp_path / 'gt' / f'{img_id}.png'), gt)
+        suffix = '.npz' if fmt == 'npz' else '.npy'
+        save_cam(str(tmp_path / 'cams' / f'{img_id}{suffix}'), img_keys,
+                 rng.random((len(img_keys), 6, 8)), fmt=fmt)
+        save_label_png(str(tmp_path / 'labels' / f'{img_id}.png'),
+                       np.where(gt == 255, 0, gt))
+    (tmp_path / 'train.txt').write_text(''.join(
+        f'/JPEGImages/{i}.jpg /SegmentationClassAug/{i}.png\n' for i in ids))
+    return tmp_path, ids
+
+
+def test_cam_sweep_over_mixed_formats(evaluate_tool, dataset):
+    root, ids = dataset
+    out = root / 'result.json'
+    metrics = evaluate_tool.main([
+        '--type', 'cam', '--pred', str(root / 'cams'), '--gt',
+        str(root / 'gt'), '--list', str(root / 'train.txt'), '--thresholds',
+        '0.1', '0.5', '0.2', '--nan-policy', 'nanmean', '--out', str(out)
+    ])
+
+    expected = CAMIoUMetric(
+        thresholds=[0.1, 0.3, 0.5], num_classes=21, nan_policy='nanmean')
+    for img_id in ids:
+        path = root / 'cams' / f'{img_id}.npz'
+        if not path.exists():
+            path = path.with_suffix('.npy')
+        keys, cam = load_cam(str(path))
+        gt = evaluate_tool.load_label_png(str(root / 'gt' / f'{img_id}.png'))
+        expected.process(None, [
+            dict(
+                pred_cam=dict(
+                    cam=torch.from_numpy(cam), class_ids=torch.from_numpy(keys)),
+                gt_sem_seg=dict(data=torch.from_numpy(gt)[None]))
+        ])
+    expected_metrics = expected.evaluate(len(ids))
+    assert metrics == expected_metrics
+    assert list(metrics['cam/mIoU_curve']) == ['0.1', '0.3', '0.5']
+    report = json.loads(out.read_text())
+    assert report['type'] == 'cam'
+    assert report['metrics']['cam/mIoU'] == pytest.approx(
+        expected_metrics['cam/mIoU'])
+
+
+def test_label_maps_with_dataset_class_names(evaluate_tool, dataset):
+    root, _ = dataset
+    metrics = evaluate_tool.main([
+        '--type', 'label', '--pred', str(root / 'labels'), '--gt',
+        str(root / 'gt'), '--list', str(root / 'train.txt'), '--dataset',
+        'VOCDataset', '--nan-policy', 'present_in_gt'
+    ])
+    # the label maps equal the ground truth wherever it is not ignored
+    assert metrics['seg/mIoU'] == pytest.approx(100.)
+    assert metrics['seg/nan_policy'] == 'present_in_gt'
+    args = evaluate_tool.parse_args([
+        '--type', 'label', '--pred', 'p', '--gt', 'g', '--list', 'l',
+        '--dataset', 'VOCDataset'
+    ])
+    assert evaluate_tool.build_metric(args).class_names[1] == 'aeroplane'
+
+
+def test_missing_prediction_is_named(evaluate_tool, dataset):
+    root, ids = dataset
+    (root / 'cams' / f'{ids[1]}.npy').unlink()
+    with pytest.raises(FileNotFoundError,
+                       match=f'CAM file of image {ids[1]} not found: looked '
+                       f'for .*{ids[1]}.npz or .*{ids[1]}.npy'):
+        evaluate_tool.main([
+            '--type', 'cam', '--pred', str(root / 'cams'), '--gt',
+            str(root / 'gt'), '--list', str(root / 'train.txt')
+        ])

@@ -1,0 +1,3 @@
+from .checkpoint import load_model_weights
+
+__all__ = ['load_model_weights']

@@ -1,0 +1,6 @@
+from .coco import COCODataset
+from .transforms import *  # noqa: F401,F403
+from .voc import VOCDataset
+from .synthvoc import SynthVOCDataset
+
+__all__ = ['VOCDataset', 'COCODataset', 'SynthVOCDataset']

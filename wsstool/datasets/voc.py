@@ -1,0 +1,145 @@
+"""PASCAL VOC 2012 in the WSSS convention."""
+import os.path as osp
+from typing import Optional
+
+import numpy as np
+from mmengine.dataset import BaseDataset
+
+from wsstool.registry import DATASETS
+from .label_io import (VOC_CLASSES, VOC_PALETTE, load_cls_labels,
+                       parse_voc_xml, read_list_file)
+
+DOC_HINT = 'see docs/data_preparation.md'
+
+
+@DATASETS.register_module()
+class VOCDataset(BaseDataset):
+    """PASCAL VOC 2012 for classification (image-level labels) and
+    segmentation (GT masks or pseudo labels, optional confidence masks).
+
+    Every data info holds ``img_id`` (``'2007_000032'``), ``img_path``,
+    ``gt_label`` (float32 (C,) multi-hot over the C = 20 foreground classes),
+    ``seg_map_path`` (None without ``data_prefix['seg_map_path']``) and
+    ``conf_mask_path`` (None without ``conf_mask_dir``).
+
+    Args:
+        data_root (str): The VOC2012 folder (``VOCdevkit/VOC2012``).
+        ann_file (str): List file, relative to ``data_root`` unless absolute,
+            of bare ids or "image-path mask-path" pairs (the id is the stem
+            of the image path), e.g. ``ImageSets/Segmentation/train_aug.txt``.
+        data_prefix (dict): ``img_path`` image folder; ``seg_map_path`` label
+            folder (``SegmentationClass``, ``SegmentationClassAug`` or a
+            pseudo-label folder) or None for classification only.
+        cls_label_file (str, optional): ``cls_labels.npy`` (string or integer
+            keys). None reads ``Annotations/<id>.xml``.
+        conf_mask_dir (str, optional): Folder of ``<id>.png`` confidence
+            masks.
+        img_suffix (str): Image file suffix. Defaults to '.jpg'.
+        seg_map_suffix (str): Label file suffix. Defaults to '.png'.
+        **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments.
+
+    Relative ``data_prefix`` folders, ``cls_label_file`` and
+    ``conf_mask_dir`` are taken relative to ``data_root``.
+    """
+
+    METAINFO = dict(classes=VOC_CLASSES, palette=VOC_PALETTE)
+    XML_DIR = 'Annotations'
+
+    def __init__(self,
+                 data_root: str,
+                 ann_file: str,
+                 data_prefix: dict = dict(
+                     img_path='JPEGImages', seg_map_path=None),
+                 cls_label_file: Optional[str] = None,
+                 conf_mask_dir: Optional[str] = None,
+                 img_suffix: str = '.jpg',
+                 seg_map_suffix: str = '.png',
+                 **kwargs) -> None:
+        self.cls_label_file = self._under_root(data_root, cls_label_file)
+        self.conf_mask_dir = self._under_root(data_root, conf_mask_dir)
+        self.img_suffix = img_suffix
+        self.seg_map_suffix = seg_map_suffix
+        # BaseDataset only accepts string prefixes
+        data_prefix = {k: v for k, v in data_prefix.items() if v is not None}
+        super().__init__(
+            data_root=data_root,
+            ann_file=ann_file,
+            data_prefix=data_prefix,
+            **kwargs)
+
+    @staticmethod
+    def _under_root(data_root: str, path: Optional[str]) -> Optional[str]:
+        if path is None or osp.isabs(path):
+            return path
+        return osp.join(data_root, path)
+
+    @property
+    def num_fg_classes(self) -> int:
+        """Length of ``gt_label``: the classes without background."""
+        return len(self.metainfo['classes']) - 1
+
+    def load_data_list(self) -> list[dict]:
+        """Read the list file and the image-level labels once."""
+        for path in (self.data_root, self.data_prefix['img_path']):
+            if not osp.isdir(path):
+                raise FileNotFoundError(
+                    f'{type(self).__name__}: folder {path} does not exist; '
+                    f'{DOC_HINT}')
+        img_ids = read_list_file(self.ann_file)
+        labels = self._load_labels(img_ids)
+        seg_dir = self.data_prefix.get('seg_map_path')
+        data_list = []
+        for img_id in img_ids:
+            data_list.append(
+                dict(
+                    img_id=img_id,
+                    img_path=osp.join(self.data_prefix['img_path'],
+                                      img_id + self.img_suffix),
+                    gt_label=labels[img_id],
+                    seg_map_path=None if seg_dir is None else osp.join(
+                        seg_dir, self._seg_map_name(img_id)),
+                    conf_mask_path=None if self.conf_mask_dir is None else
+                    osp.join(self.conf_mask_dir, img_id + '.png')))
+        self._check_files_exist(data_list, 'seg_map_path')
+        self._check_files_exist(data_list, 'conf_mask_path')
+        return data_list
+
+    def _seg_map_name(self, img_id: str) -> str:
+        """File name of the label map of ``img_id``."""
+        return img_id + self.seg_map_suffix
+
+    def _load_labels(self, img_ids: list[str]) -> dict[str, np.ndarray]:
+        """Image-level labels (float32 (C,)) of ``img_ids``, from
+        ``cls_label_file`` or else from the XML annotations."""
+        if self.cls_label_file is None:
+            xml_dir = osp.join(self.data_root, self.XML_DIR)
+            fg_classes = self.metainfo['classes'][1:]
+            return {
+                i: parse_voc_xml(osp.join(xml_dir, f'{i}.xml'), fg_classes)
+                for i in img_ids
+            }
+        return self._labels_from_file(img_ids)
+
+    def _labels_from_file(self, img_ids: list[str]) -> dict[str, np.ndarray]:
+        labels = load_cls_labels(self.cls_label_file)
+        for img_id in img_ids:
+            if img_id not in labels:
+                raise KeyError(
+                    f'image id {img_id!r} listed in {self.ann_file} has no '
+                    f'label in {self.cls_label_file}')
+            if labels[img_id].shape != (self.num_fg_classes, ):
+                raise ValueError(
+                    f'{self.cls_label_file}: label of {img_id!r} has shape '
+                    f'{labels[img_id].shape}; expected '
+                    f'({self.num_fg_classes},)')
+        return labels
+
+    def _check_files_exist(self, data_list: list[dict], key: str) -> None:
+        missing = [
+            info[key] for info in data_list
+            if info[key] is not None and not osp.isfile(info[key])
+        ]
+        if missing:
+            raise FileNotFoundError(
+                f'{len(missing)} of the {len(data_list)} files for {key} '
+                f'of {self.ann_file} are missing, e.g. {missing[:3]}')

@@ -1,0 +1,209 @@
+"""ResNet backbone built from torchvision's ResNet-18/34/50/101."""
+import os.path as osp
+from typing import Optional, Sequence, Tuple
+
+import torch
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torchvision.models import resnet as tv_resnet
+
+from wsstool.registry import MODELS
+from ..utils import check_state_dict_shapes
+
+_ARCHS = {
+    18: tv_resnet.resnet18,
+    34: tv_resnet.resnet34,
+    50: tv_resnet.resnet50,
+    101: tv_resnet.resnet101,
+}
+_STAGES = ('layer1', 'layer2', 'layer3', 'layer4')
+
+
+def _configure_stage(stage: nn.Sequential, stride: int,
+                     dilation: int) -> None:
+    """Set the stride of a stage's first block and the dilation of all its
+    3x3 convolutions (padding = dilation keeps the spatial size)."""
+    first = stage[0]
+    if isinstance(first, tv_resnet.Bottleneck):
+        first.conv2.stride = (stride, stride)
+    else:
+        first.conv1.stride = (stride, stride)
+    if first.downsample is not None:
+        first.downsample[0].stride = (stride, stride)
+    for block in stage:
+        convs = ((block.conv2, ) if isinstance(block, tv_resnet.Bottleneck)
+                 else (block.conv1, block.conv2))
+        for conv in convs:
+            conv.dilation = (dilation, dilation)
+            conv.padding = (dilation, dilation)
+
+
+@MODELS.register_module()
+class ResNet(BaseModule):
+    """torchvision ResNet (v1.5: stride on the 3x3 conv) without avgpool/fc.
+
+    Module and parameter names equal torchvision's (``conv1``, ``bn1``,
+    ``layer1`` ... ``layer4``), so a torchvision ImageNet state dict loads
+    directly (its ``fc.*`` keys are dropped).
+
+    Stride convention: the stem (7x7/2 conv + 3x3/2 max-pool) always gives
+    stride 4, and ``strides`` holds the strides of ``layer1`` ... ``layer4``;
+    the output stride is ``4 * prod(strides)``. torchvision's network is
+    ``strides=(1, 2, 2, 2)`` (output stride 32); the IRN CAM network is
+    ``strides=(1, 2, 2, 1)`` (output stride 16; IRN writes it ``(2, 2, 2, 1)``
+    because its first entry is the stem conv's stride).
+
+    Args:
+        depth (int): 18, 34, 50 or 101.
+        strides (Sequence[int]): Stride of each of the 4 stages; the
+            ``layer1`` stride must be 1 (as in torchvision), which also
+            catches IRN-convention strides such as ``(2, 2, 2, 1)``.
+        dilations (Sequence[int]): Dilation of every 3x3 conv of each stage.
+        out_indices (Sequence[int]): Stages (0 = ``layer1``) whose outputs
+            are returned, in this order; their channel counts are in
+            ``out_channels``.
+        frozen_stages (int): -1 freezes nothing, 0 the stem (conv1, bn1),
+            k >= 1 the stem and ``layer1`` ... ``layer{k}``. Frozen modules
+            have ``requires_grad=False`` and stay in eval mode.
+        norm_eval (bool): Keep every BatchNorm in eval mode while training,
+            i.e. use and never update the running statistics ("fixed BN").
+            Affine parameters stay trainable unless their stage is frozen.
+        detach_stages (Sequence[int]): Stages whose output is detached from
+            the autograd graph, so that no gradient reaches that stage or any
+            before it. IRN detaches the ``layer2`` output: ``(1, )``; in
+            effect the same as ``frozen_stages=2`` with ``norm_eval=True``,
+            except that the detached stages keep ``requires_grad``.
+        init_cfg (dict, optional): ``dict(type='Pretrained',
+            checkpoint=PATH)`` loads a torchvision state dict (a plain
+            ``{name: tensor}`` file, or one nested under ``'state_dict'``);
+            other mmengine init configs are applied as usual. Without it the
+            weights keep torchvision's random initialisation.
+    """
+
+    def __init__(self,
+                 depth: int = 50,
+                 strides: Sequence[int] = (1, 2, 2, 1),
+                 dilations: Sequence[int] = (1, 1, 1, 1),
+                 out_indices: Sequence[int] = (3, ),
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 detach_stages: Sequence[int] = (),
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if depth not in _ARCHS:
+            raise ValueError(f'ResNet depth {depth!r} is not supported; '
+                             f'expected one of {sorted(_ARCHS)}.')
+        if len(strides) != 4 or len(dilations) != 4:
+            raise ValueError(
+                'ResNet strides and dilations need one value per stage (4), '
+                f'got strides={tuple(strides)}, dilations={tuple(dilations)}.')
+        if strides[0] != 1:
+            raise ValueError(
+                f'ResNet strides={tuple(strides)}: strides are those of '
+                'layer1..layer4 after the stride-4 stem, and layer1 must '
+                'have stride 1. Output stride 16 (IRN\'s "(2, 2, 2, 1)", '
+                'which counts the stem conv first) is strides=(1, 2, 2, 1).')
+        for option, indices in (('out_indices', out_indices),
+                                ('detach_stages', detach_stages)):
+            if any(i not in range(4) for i in indices):
+                raise ValueError(f'ResNet {option}={tuple(indices)}: stage '
+                                 'indices must be in 0..3 (0 = layer1).')
+        if frozen_stages not in range(-1, 5):
+            raise ValueError(f'ResNet frozen_stages={frozen_stages}: '
+                             'expected -1 (none), 0 (stem) .. 4.')
+        self.depth = depth
+        self.strides = tuple(strides)
+        self.dilations = tuple(dilations)
+        self.out_indices = tuple(out_indices)
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.detach_stages = tuple(detach_stages)
+
+        arch = _ARCHS[depth](weights=None)
+        expansion = type(arch.layer1[0]).expansion
+        self.out_channels = tuple(64 * 2**i * expansion for i in out_indices)
+        self.conv1, self.bn1 = arch.conv1, arch.bn1
+        self.relu, self.maxpool = arch.relu, arch.maxpool
+        for name, stride, dilation in zip(_STAGES, strides, dilations):
+            stage = getattr(arch, name)
+            _configure_stage(stage, stride, dilation)
+            self.add_module(name, stage)
+        self._freeze_stages()
+
+    def _frozen_modules(self) -> list:
+        if self.frozen_stages < 0:
+            return []
+        stages = [getattr(self, name) for name in _STAGES]
+        return [self.conv1, self.bn1] + stages[:self.frozen_stages]
+
+    def _freeze_stages(self) -> None:
+        for module in self._frozen_modules():
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'ResNet':
+        """Set train mode, keeping frozen stages (and BN if ``norm_eval``)
+        in eval mode."""
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
+
+    def init_weights(self) -> None:
+        """Load the torchvision checkpoint of a ``Pretrained`` init_cfg, or
+        apply the init_cfg the mmengine way."""
+        if self.init_cfg is None or self.init_cfg.get('type') != 'Pretrained':
+            super().init_weights()
+            return
+        self.load_torchvision_checkpoint(self.init_cfg['checkpoint'])
+        self._is_init = True
+
+    def load_torchvision_checkpoint(self, path: str) -> None:
+        """Load a torchvision ResNet state dict, dropping ``fc.*``.
+
+        Raises:
+            FileNotFoundError: If ``path`` does not exist.
+            ValueError: If a tensor's shape differs from the model's.
+            KeyError: If keys are missing or unexpected (wrong depth or not
+                a torchvision ResNet checkpoint).
+        """
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'ResNet pretrained checkpoint {path!r} does not exist.')
+        checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+        state_dict = checkpoint.get('state_dict', checkpoint)
+        state_dict = {
+            key: value
+            for key, value in state_dict.items() if not key.startswith('fc.')
+        }
+        check_state_dict_shapes(self, state_dict, path)
+        missing, unexpected = self.load_state_dict(state_dict, strict=False)
+        if missing or unexpected:
+            raise KeyError(
+                f'Checkpoint {path} does not match a torchvision '
+                f'ResNet-{self.depth}: missing keys {missing}, unexpected '
+                f'keys {unexpected}.')
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """Compute stage features.
+
+        Args:
+            x (Tensor): (B, 3, H, W) normalised images.
+
+        Returns:
+            tuple[Tensor]: for each of ``out_indices``, (B, C_i, h_i, w_i)
+            with h_i = H / (4 * prod(strides[:i + 1])) (rounded up).
+        """
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        outs = {}
+        for index, name in enumerate(_STAGES):
+            x = getattr(self, name)(x)
+            if index in self.detach_stages:
+                x = x.detach()
+            outs[index] = x
+        return tuple(outs[index] for index in self.out_indices)

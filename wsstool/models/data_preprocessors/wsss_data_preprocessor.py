@@ -1,0 +1,91 @@
+"""Batch normalisation and padding of images and their dense annotations."""
+from typing import Optional, Sequence
+
+import torch.nn.functional as F
+from mmengine.model import ImgDataPreprocessor
+from mmengine.structures import PixelData
+from torch import Tensor
+
+from wsstool.registry import MODELS
+
+
+@MODELS.register_module()
+class WSSSDataPreprocessor(ImgDataPreprocessor):
+    """Collate WSSS samples into a normalised, padded batch.
+
+    Converts the pipeline's BGR uint8 images to RGB, normalises them with
+    ``mean``/``std`` (RGB, 0-255 range), pads them at the bottom/right to the
+    largest size in the batch (rounded up to ``pad_size_divisor``) with
+    ``pad_value`` (0 after normalisation, i.e. the mean colour), and pads the
+    dense fields of the data samples to the same size: ``gt_sem_seg`` with
+    ``seg_pad_val`` and the ``conf_mask``/``valid_mask`` booleans with False.
+
+    Args:
+        mean (Sequence[float]): RGB mean. Defaults to ImageNet's.
+        std (Sequence[float]): RGB std. Defaults to ImageNet's.
+        pad_size_divisor (int): Padded sizes are multiples of this.
+        pad_value (float): Value of padded image pixels (after
+            normalisation).
+        seg_pad_val (int): Value of padded ``gt_sem_seg`` pixels (ignore).
+        bgr_to_rgb (bool): Convert BGR inputs to RGB.
+        non_blocking (bool): Non-blocking host-to-device copies.
+    """
+
+    def __init__(self,
+                 mean: Optional[Sequence[float]] = (123.675, 116.28, 103.53),
+                 std: Optional[Sequence[float]] = (58.395, 57.12, 57.375),
+                 pad_size_divisor: int = 1,
+                 pad_value: float = 0,
+                 seg_pad_val: int = 255,
+                 bgr_to_rgb: bool = True,
+                 non_blocking: bool = False) -> None:
+        super().__init__(
+            mean=mean,
+            std=std,
+            pad_size_divisor=pad_size_divisor,
+            pad_value=pad_value,
+            bgr_to_rgb=bgr_to_rgb,
+            non_blocking=non_blocking)
+        self.seg_pad_values = dict(
+            gt_sem_seg=seg_pad_val, conf_mask=False, valid_mask=False)
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        """Normalise and pad a batch.
+
+        Args:
+            data (dict): ``inputs`` (list of uint8 (3, H_i, W_i) or a
+                (B, 3, H, W) tensor) and optional ``data_samples``.
+            training (bool): Unused; train and test batches are treated
+                alike.
+
+        Returns:
+            dict: ``inputs`` float (B, 3, H, W) and ``data_samples`` (list,
+            dense fields padded to (1, H, W)) or None.
+        """
+        data = super().forward(data, training)
+        inputs, data_samples = data['inputs'], data['data_samples']
+        if data_samples is not None:
+            for sample in data_samples:
+                self._pad_dense_fields(sample, inputs.shape[-2:])
+        return dict(inputs=inputs, data_samples=data_samples)
+
+    def _pad_dense_fields(self, sample, size: Sequence[int]) -> None:
+        """Pad each dense PixelData field of ``sample`` to ``size`` (h, w)
+        at the bottom/right."""
+        for field, pad_value in self.seg_pad_values.items():
+            if field not in sample:
+                continue
+            pixel_data = getattr(sample, field)
+            data: Tensor = pixel_data.data
+            pad_h = size[0] - data.shape[-2]
+            pad_w = size[1] - data.shape[-1]
+            if pad_h == 0 and pad_w == 0:
+                continue
+            if pad_h < 0 or pad_w < 0:
+                raise ValueError(
+                    f'{field} of size {tuple(data.shape[-2:])} is larger '
+                    f'than its batch image {tuple(size)} (sample '
+                    f'{sample.metainfo.get("img_path", "")!r}).')
+            padded = F.pad(data, (0, pad_w, 0, pad_h), value=pad_value)
+            setattr(sample, field,
+                    PixelData(data=padded, metainfo=pixel_data.metainfo))

@@ -1,0 +1,60 @@
+"""Classification head whose 1x1 conv gives class activation maps."""
+from typing import Dict, Optional, Sequence, Union
+
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+from wsstool.registry import MODELS
+
+
+@MODELS.register_module()
+class CAMHead(BaseModule):
+    """GAP + bias-free 1x1 conv classifier; the conv applied to the feature
+    map (before pooling) gives the CAMs.
+
+    Logits are ``conv(GAP(x))``, which equals ``GAP(conv(x))`` because both
+    are linear. CAMs are ``relu(conv(x))``.
+
+    Args:
+        in_channels (int): Channels of the input feature map.
+        num_classes (int): Number of foreground classes C.
+        in_index (int): Which backbone output to use. Defaults to -1.
+        loss_cls (dict): Config of the classification loss, called as
+            ``loss(logits, labels)``.
+        init_cfg (dict or list[dict], optional): Initialisation of the conv.
+            Defaults to Xavier-uniform (as PSA's ``fc8``); ``None`` keeps
+            PyTorch's default kaiming-uniform (as IRN's classifier).
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 num_classes: int,
+                 in_index: int = -1,
+                 loss_cls: dict = dict(
+                     type='MultiLabelSoftMarginLoss', loss_weight=1.0),
+                 init_cfg: Optional[Union[dict, list]] = dict(
+                     type='Xavier', layer='Conv2d',
+                     distribution='uniform')) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+        self.in_index = in_index
+        self.conv_cls = nn.Conv2d(in_channels, num_classes, 1, bias=False)
+        self.loss_cls = MODELS.build(loss_cls)
+
+    def forward(self, feats: Sequence[Tensor]) -> Tensor:
+        """Class logits (B, C) from backbone outputs ((B, in_channels, h, w)
+        at ``in_index``)."""
+        pooled = F.adaptive_avg_pool2d(feats[self.in_index], 1)
+        return self.conv_cls(pooled).flatten(1)
+
+    def cam(self, feats: Sequence[Tensor]) -> Tensor:
+        """CAMs (B, C, h, w) = relu(conv(features))."""
+        return F.relu(self.conv_cls(feats[self.in_index]))
+
+    def loss(self, feats: Sequence[Tensor],
+             gt_labels: Tensor) -> Dict[str, Tensor]:
+        """Classification loss of the logits against (B, C) multi-hot
+        ``gt_labels``; returns ``dict(loss_cls=...)``."""
+        return dict(loss_cls=self.loss_cls(self(feats), gt_labels))

@@ -1,0 +1,3 @@
+from .multilabel_soft_margin import MultiLabelSoftMarginLoss
+
+__all__ = ['MultiLabelSoftMarginLoss']

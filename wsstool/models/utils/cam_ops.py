@@ -1,0 +1,140 @@
+"""CAM normalisations and multi-scale + flip CAM aggregation.
+
+The three normalisations are not interchangeable: a seed mIoU is only
+comparable under the normalisation its authors used.
+
+* ``'max'``: ``x / (max x + 1e-5)``, no min subtraction (IRN, PSA, AEFT, KTSE).
+* ``'minmax_train'``: ``r = relu(x)``;
+  ``relu(r - min r - 1e-5) / (max r - min r + 1e-5)`` (SEAM/PPC/KTSE training).
+* ``'minmax_infer'``: ``x = max(x, 0)``; values below ``min x + 1e-5`` are set
+  to 0; then ``(x - min - 1e-5) / (max - min + 1e-5)`` with ``min``/``max``
+  taken before the zeroing (SEAM/PPC inference). Zeroed pixels therefore
+  become slightly negative, exactly as in those references.
+
+min/max are taken per channel over the two spatial dimensions.
+"""
+from typing import Callable, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+CAM_NORMS = ('max', 'minmax_train', 'minmax_infer')
+EPS = 1e-5
+
+
+def _spatial_max(x: Tensor) -> Tensor:
+    return x.amax(dim=(-2, -1), keepdim=True)
+
+
+def _spatial_min(x: Tensor) -> Tensor:
+    return x.amin(dim=(-2, -1), keepdim=True)
+
+
+def normalize_cam(cam: Tensor, norm: str) -> Tensor:
+    """Normalise CAMs per channel over the spatial dims.
+
+    Args:
+        cam (Tensor): (..., H, W) class activation maps.
+        norm (str): One of ``'max'``, ``'minmax_train'``, ``'minmax_infer'``
+            (see the module docstring).
+
+    Returns:
+        Tensor: (..., H, W) normalised maps, same dtype.
+    """
+    if norm == 'max':
+        return cam / (_spatial_max(cam) + EPS)
+    if norm == 'minmax_train':
+        cam = F.relu(cam)
+        low, high = _spatial_min(cam), _spatial_max(cam)
+        return F.relu(cam - low - EPS) / (high - low + EPS)
+    if norm == 'minmax_infer':
+        cam = cam.clamp(min=0)
+        low, high = _spatial_min(cam), _spatial_max(cam)
+        cam = cam.masked_fill(cam < low + EPS, 0)
+        return (cam - low - EPS) / (high - low + EPS)
+    raise ValueError(f'Unknown CAM normalisation {norm!r}; expected one of '
+                     f'{CAM_NORMS}.')
+
+
+def scaled_size(size: Sequence[int], scale: float) -> Tuple[int, int]:
+    """(h, w) of an image of ``size`` rescaled by ``scale`` (rounded)."""
+    return (max(1, int(round(size[0] * scale))),
+            max(1, int(round(size[1] * scale))))
+
+
+def multi_scale_flip_cams(
+        cam_fn: Callable[[Tensor], Tuple[Tensor, Tensor]],
+        inputs: Tensor,
+        scales: Sequence[float] = (1.0, ),
+        flip: bool = False) -> Tuple[Tensor, Tensor]:
+    """Sum CAMs of a batch over rescaled and horizontally flipped copies.
+
+    For each scale the batch is resized (bilinear, ``align_corners=False``);
+    with ``flip`` the batch and its h-flip run as one batch of 2B images.
+    Each CAM is un-flipped, bilinearly upsampled to the input size and
+    summed over scales and flips. Logits are averaged over the same passes.
+
+    Args:
+        cam_fn (Callable): Maps images (N, 3, h, w) to ``(cams, logits)``
+            with cams (N, C, h', w') and logits (N, C).
+        inputs (Tensor): (B, 3, H, W) normalised images.
+        scales (Sequence[float]): Rescaling factors.
+        flip (bool): Also run the h-flipped images.
+
+    Returns:
+        tuple[Tensor, Tensor]: cams (B, C, H, W) summed over
+        ``len(scales) * (1 + flip)`` passes and logits (B, C) averaged over
+        them.
+    """
+    batch_size, size = inputs.shape[0], inputs.shape[-2:]
+    cam_sum, logit_sum = None, None
+    for scale in scales:
+        images = inputs
+        if scale != 1.0:
+            images = F.interpolate(
+                inputs, size=scaled_size(size, scale), mode='bilinear',
+                align_corners=False)
+        if flip:
+            images = torch.cat([images, images.flip(-1)])
+        cams, logits = cam_fn(images)
+        cams = F.interpolate(
+            cams, size=size, mode='bilinear', align_corners=False)
+        if flip:
+            cams = cams[:batch_size] + cams[batch_size:].flip(-1)
+            logits = logits[:batch_size] + logits[batch_size:]
+        cam_sum = cams if cam_sum is None else cam_sum + cams
+        logit_sum = logits if logit_sum is None else logit_sum + logits
+    return cam_sum, logit_sum / (len(scales) * (1 + int(flip)))
+
+
+def cam_to_original(cam: Tensor, metainfo: dict) -> Tensor:
+    """Map a CAM on the padded batch grid back to the original image.
+
+    Crops the batch padding to ``img_shape``, undoes a pipeline flip
+    (``flip``/``flip_direction`` 'horizontal' or 'vertical') and resizes
+    bilinearly (``align_corners=False``) to ``ori_shape`` when they differ.
+
+    Args:
+        cam (Tensor): (K, H_pad, W_pad) maps of one image.
+        metainfo (dict): The sample's meta information with ``img_shape``
+            and ``ori_shape``.
+
+    Returns:
+        Tensor: (K, *ori_shape) maps.
+    """
+    img_h, img_w = metainfo['img_shape'][:2]
+    cam = cam[:, :img_h, :img_w]
+    if metainfo.get('flip', False):
+        direction = metainfo.get('flip_direction', 'horizontal')
+        if direction not in ('horizontal', 'vertical'):
+            raise ValueError(f'Cannot undo flip_direction {direction!r} '
+                             "(expected 'horizontal' or 'vertical').")
+        cam = cam.flip(-1 if direction == 'horizontal' else -2)
+    ori_shape = tuple(metainfo['ori_shape'][:2])
+    if tuple(cam.shape[-2:]) != ori_shape:
+        # classes as the batch dim: interpolate accepts an empty batch
+        cam = F.interpolate(
+            cam[:, None], size=ori_shape, mode='bilinear',
+            align_corners=False)[:, 0]
+    return cam
