@@ -75,9 +75,9 @@ def main() -> None:
         str(params.num_classes + 1), '--out', result_file
     ])
     with open(result_file, encoding='utf-8') as f:
-        result = json.load(f)
-    print(f'\nCAM mIoU on SynthVOC val: {result["mIoU"]:.2f} at background '
-          f'threshold {result["best_threshold"]:.2f}')
+        metrics = json.load(f)['metrics']
+    print(f'\nCAM mIoU on SynthVOC val: {metrics["cam/mIoU"]:.2f} at '
+          f'background threshold {metrics["cam/best_threshold"]:.2f}')
     print(f'CAM overlays: {overlays}')
 
 

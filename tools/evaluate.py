@@ -143,7 +143,10 @@ def evaluate(args: argparse.Namespace) -> dict:
                 metric.process(None, [sample])
                 progress.update()
     print()
-    return metric.evaluate(len(ids))
+    metrics = metric.evaluate(len(ids))
+    if isinstance(metric, CAMIoUMetric):
+        metrics[f'{metric.prefix}/mIoU_curve'] = metric.miou_curve
+    return metrics
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:

@@ -10,12 +10,10 @@ Under ``--launcher pytorch`` the images are split across processes.
 """
 import argparse
 import copy
-import os
 import os.path as osp
 
 import cv2
 import torch
-from mmengine.config import Config, DictAction
 from mmengine.dataset import pseudo_collate
 from mmengine.dist import barrier, get_dist_info, init_dist
 from mmengine.registry import init_default_scope
@@ -26,6 +24,8 @@ from wsstool.apis import load_model_weights
 from wsstool.fileio import atomic_write, save_cam
 from wsstool.registry import DATASETS, MODELS
 from wsstool.utils import init_cpu_process_group
+from wsstool.utils.cli import (add_runtime_args, load_config,
+                               parse_runtime_args)
 from wsstool.visualization import cam_overlay_grid
 
 # file layout of each output format under --out
@@ -45,14 +45,8 @@ def parse_args() -> argparse.Namespace:
         help='npz: wsstool (keys + fp16 cam); psa / irn: reference dicts')
     parser.add_argument('--overlay-dir', help='write CAM overlay images here')
     parser.add_argument('--num-overlays', type=int, default=8)
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runtime_args(parser)
+    return parse_runtime_args(parser)
 
 
 def output_paths(out_dir: str, img_id: str, formats: list[str]) -> dict:
@@ -64,9 +58,7 @@ def output_paths(out_dir: str, img_id: str, formats: list[str]) -> dict:
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'wsstool'))
     if args.launcher != 'none' and not init_cpu_process_group(args.launcher):
         init_dist(args.launcher)

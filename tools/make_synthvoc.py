@@ -3,9 +3,10 @@
     python tools/make_synthvoc.py --out data/synthvoc [--seed 0]
         [--num-train-aug 480] [--num-train 100] [--num-val 100]
         [--size 128] [--num-classes 8] [--min-aspect 0.75]
-        [--num-objects-probs 0.45 0.35 0.2] [--object-scale 0.3 0.65]
-        [--part-fraction 0.12] [--cooccurrence-prob 0.85]
-        [--occlusion-prob 0.5] [--void-width 1] [--jpeg-quality 90]
+        [--num-objects-probs 0.45 0.35 0.2] [--object-scale 0.35 0.8]
+        [--part-fraction 0.08] [--cooccurrence-prob 0.85]
+        [--occlusion-prob 0.5] [--hidden-part-prob 0.25] [--void-width 1]
+        [--jpeg-quality 90]
 
 Unset options take the defaults of ``SynthVOCParams``, which are also the
 defaults of ``SynthVOCDataset``; a dataset built with other values must be
@@ -34,6 +35,7 @@ OPTIONS = {
     'part_fraction': ('part_fraction', float, None),
     'cooccurrence_prob': ('cooccurrence_prob', float, None),
     'occlusion_prob': ('occlusion_prob', float, None),
+    'hidden_part_prob': ('hidden_part_prob', float, None),
     'void_width': ('void_width', int, None),
     'jpeg_quality': ('jpeg_quality', int, None),
 }
@@ -59,6 +61,7 @@ def summarize(meta: dict) -> List[str]:
     on_context = Counter()
     num_objects = Counter()
     part_fractions = []
+    hidden_parts = 0
     multi_class = 0
     for info in images.values():
         names = {obj['name'] for obj in info['objects']}
@@ -69,15 +72,20 @@ def summarize(meta: dict) -> List[str]:
             on_context[name] += info['scene'] == meta['class_scenes'][name]
         part_fractions += [
             obj['part_area'] / obj['area'] for obj in info['objects']
+            if obj['part_area']
         ]
+        hidden_parts += sum(not obj['part_area'] for obj in info['objects'])
     lines = [
         'splits: ' + ', '.join(f'{split} {count}'
                                for split, count in meta['splits'].items()),
         'objects per image: ' + ', '.join(
             f'{n}: {num_objects[n]}' for n in sorted(num_objects)) +
         f'; images with several classes: {multi_class}/{len(images)}',
-        'visible part / visible object area: mean '
-        f'{np.mean(part_fractions):.3f}, max {np.max(part_fractions):.3f}',
+        ('visible part / visible object area: mean '
+         f'{np.mean(part_fractions):.3f}, max {np.max(part_fractions):.3f}'
+         if part_fractions else 'no visible parts') +
+        f'; objects without a visible part: {hidden_parts}/'
+        f'{sum(n * count for n, count in num_objects.items())}',
         'class (context scene): images, fraction on the context scene',
     ]
     for name, scene in meta['class_scenes'].items():

@@ -4,15 +4,14 @@
         [--cfg-options key=value ...] [--launcher {none,pytorch,slurm,mpi}]
 """
 import argparse
-import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from wsstool.apis import load_model_weights
 from wsstool.utils import (cpu_ddp_wrapper_cfg, init_cpu_process_group,
                            register_safe_checkpoint_loader)
+from wsstool.utils.cli import (add_runtime_args, load_config,
+                               parse_runtime_args, resolve_work_dir)
 from wsstool.utils.config_check import check_config
 
 
@@ -24,27 +23,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--out', help='directory where the evaluator writes its outputs '
         '(confusion matrices, threshold curve)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config keys, e.g. test_dataloader.dataset.ann_file=x')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runtime_args(parser)
+    return parse_runtime_args(parser)
 
 
 def main() -> None:
     args = parse_args()
     register_safe_checkpoint_loader()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.work_dir = resolve_work_dir(cfg, args.config, args.work_dir)
     if args.out is not None:
         evaluators = cfg.test_evaluator
         for evaluator in (evaluators if isinstance(evaluators, list) else

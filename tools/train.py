@@ -4,15 +4,15 @@
         [--cfg-options key=value ...] [--launcher {none,pytorch,slurm,mpi}]
 """
 import argparse
-import os
-import os.path as osp
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 from wsstool.utils import (cpu_ddp_wrapper_cfg, init_cpu_process_group,
                            register_safe_checkpoint_loader)
+from wsstool.utils.cli import (add_runtime_args, load_config,
+                               parse_runtime_args, resolve_work_dir)
 from wsstool.utils.config_check import check_config
 
 
@@ -27,30 +27,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--amp', action='store_true',
         help='mixed-precision training (AmpOptimWrapper, dynamic loss scale)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config keys, e.g. train_dataloader.batch_size=8')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
-    # torch >= 2.0 launchers pass --local-rank; older ones --local_rank.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runtime_args(parser)
+    return parse_runtime_args(parser)
 
 
 def build_config(args: argparse.Namespace) -> Config:
     """Merge the command line into the config."""
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg.work_dir = resolve_work_dir(cfg, args.config, args.work_dir)
     if args.amp:
         if not torch.cuda.is_available():
             raise RuntimeError('--amp needs a CUDA GPU; none is available')

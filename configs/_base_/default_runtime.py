@@ -13,4 +13,9 @@ load_from = None
 resume = False
 # Seed and determinism are logged with the environment at start-up.
 randomness = dict(seed=0, deterministic=False)
-custom_hooks = [dict(type='TotalBatchSizeHook')]
+custom_hooks = [
+    dict(type='TotalBatchSizeHook'),
+    # Average BN running statistics over processes after each epoch, so that
+    # validation on every rank and the saved checkpoint use the same model.
+    dict(type='SyncBuffersHook'),
+]

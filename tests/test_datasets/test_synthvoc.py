@@ -161,8 +161,9 @@ def test_void_band_separates_regions(tiny_root, tmp_path):
 
 
 def object_colour_stats(root):
-    """Per object: (mean, std) RGB of its part and of the rest of its body,
-    and its class id."""
+    """Per class present with a visible part in an image: (mean, std) RGB of
+    its parts and of the rest of its objects, its class id, and the
+    fraction of its area that is part."""
     parts, bodies, labels, fractions = [], [], [], []
     for img_id in all_ids(root):
         img = np.asarray(Image.open(
@@ -170,7 +171,7 @@ def object_colour_stats(root):
         seg = read_png(root, 'SegmentationClassAug', img_id)
         part_map = read_png(root, 'SegmentationPart', img_id)
         assert ((part_map == 0) | (seg == part_map) | (seg == 255)).all()
-        for cls in set(np.unique(seg)) - {0, 255}:
+        for cls in set(np.unique(part_map)) - {0}:
             part, body = part_map == cls, (seg == cls) & (part_map == 0)
             fractions.append(part.sum() / (part.sum() + body.sum()))
             if part.sum() >= 3 and body.sum() >= 3:
@@ -235,6 +236,24 @@ def test_cooccurrence_with_context_scene(tiny_root, tmp_path):
     root = str(tmp_path / 'nocontext')
     generate_synthvoc(root, SynthVOCParams(**dict(TINY, cooccurrence_prob=0)))
     assert context_rate(root)[0] < 0.4
+
+
+def test_parts_hidden_only_on_context_scene(tiny_root, tmp_path):
+    meta = json.load(open(osp.join(tiny_root, 'synthvoc.json')))
+    hidden = [(obj['name'], info['scene'])
+              for info in meta['images'].values()
+              for obj in info['objects'] if obj['part_area'] == 0]
+    assert len(hidden) >= 2
+    assert all(meta['class_scenes'][name] == scene
+               for name, scene in hidden)
+
+    root = str(tmp_path / 'visible')
+    generate_synthvoc(root, SynthVOCParams(
+        **dict(TINY, num_train_aug=10, num_train=2, num_val=0,
+               cooccurrence_prob=1, hidden_part_prob=0)))
+    meta = json.load(open(osp.join(root, 'synthvoc.json')))
+    assert all(obj['part_area'] > 0 for info in meta['images'].values()
+               for obj in info['objects'])
 
 
 def test_several_objects_scales_and_occlusion(tiny_root):
@@ -374,3 +393,12 @@ def test_make_synthvoc_tool(tmp_path, capsys):
     assert meta['params'] == SynthVOCParams(
         num_train_aug=6, num_train=2, num_val=3, image_size=48, seed=5,
         object_scale=(0.4, 0.6)).to_dict()
+
+
+def test_unplaceable_objects_raise_and_leave_nothing(tmp_path):
+    params = SynthVOCParams(num_train_aug=1, num_train=0, num_val=0,
+                            image_size=32, object_scale=(0.1, 0.1),
+                            void_width=8)
+    with pytest.raises(RuntimeError, match='could not place an object'):
+        generate_synthvoc(str(tmp_path / 'synthvoc'), params)
+    assert os.listdir(tmp_path) == []

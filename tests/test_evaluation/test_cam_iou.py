@@ -81,7 +81,7 @@ def test_single_pass_matches_per_threshold_recomputation(nan_policy):
     best = int(np.argmax(curve))
     assert metrics['cam/mIoU'] == pytest.approx(curve[best])
     assert metrics['cam/best_threshold'] == THRESHOLDS[best]
-    assert list(metrics['cam/mIoU_curve'].values()) == pytest.approx(
+    assert list(metric.miou_curve.values()) == pytest.approx(
         curve, abs=0.005)
     np.testing.assert_array_equal(metric.confusion_matrix, expected[best])
     assert metrics['cam/nan_policy'] == nan_policy
@@ -102,7 +102,7 @@ def test_hand_computed_case():
                                                                       0]]])
     # t=0.1: IoU (0, 1/2, 0); t=0.3: IoU (1/2, 1, 0), precision (1/2, 1, 0),
     # recall (1, 1, 0)
-    assert metrics['cam/mIoU_curve'] == {'0.1': 16.67, '0.3': 50.}
+    assert metric.miou_curve == {'0.1': 16.67, '0.3': 50.}
     assert metrics['cam/mIoU'] == pytest.approx(50.)
     assert metrics['cam/best_threshold'] == 0.3
     assert metrics['cam/mPrecision'] == pytest.approx(50.)

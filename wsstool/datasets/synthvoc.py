@@ -8,10 +8,11 @@ reproduces the three difficulties WSSS methods are designed for:
    are drawn from one distribution shared by all classes, carrying a small
    class-specific *discriminative part* (a patterned patch in two class
    colours). A classifier needs only the part, so its CAMs cover the part.
-2. **Co-occurrence.** Most classes have a context scene (``boat`` on
+2. **Co-occurrence.** Some classes have a context scene (``boat`` on
    ``water``, ``cow`` on ``grass``, ...) on which they appear with
-   probability ``cooccurrence_prob``, so the scene texture is predictive of
-   the class and CAMs leak into it.
+   probability ``cooccurrence_prob``; there, with probability
+   ``hidden_part_prob``, the part is hidden and only the scene tells the
+   class, so classifiers learn the scene and CAMs leak into it.
 3. **Cluttered scenes.** One to ``len(num_objects_probs)`` objects per image,
    of different scales, occluding each other, often of different classes.
 
@@ -70,10 +71,10 @@ CLASS_SPECS = (
     ClassSpec('car', 'road', ((255, 0, 200), (255, 255, 255)), 'vstripes'),
     ClassSpec('cow', 'grass', ((255, 120, 0), (20, 20, 20)), 'dots'),
     ClassSpec('person', None, ((0, 220, 220), (130, 0, 160)), 'diagonal'),
-    ClassSpec('bottle', 'indoor', ((140, 40, 220), (255, 230, 0)),
+    ClassSpec('bottle', None, ((140, 40, 220), (255, 230, 0)),
               'hstripes'),
     ClassSpec('sheep', 'grass', ((250, 250, 250), (0, 0, 150)), 'checker'),
-    ClassSpec('chair', 'indoor', ((20, 20, 20), (0, 220, 220)), 'vstripes'),
+    ClassSpec('chair', None, ((20, 20, 20), (0, 220, 220)), 'vstripes'),
     ClassSpec('bird', 'sky', ((255, 150, 200), (0, 0, 150)), 'dots'),
     ClassSpec('dog', None, ((160, 255, 60), (120, 0, 60)), 'diagonal'),
 )
@@ -111,6 +112,8 @@ class SynthVOCParams:
             context scene shows that scene.
         occlusion_prob: Probability that a further object is placed
             overlapping an earlier one.
+        hidden_part_prob: Probability that an object on its class's context
+            scene shows no part, so that only the scene tells its class.
         void_width: Width in pixels of the void (255) band on each side of
             an object border in the masks (0: no band).
         jpeg_quality: JPEG quality of the images.
@@ -123,10 +126,11 @@ class SynthVOCParams:
     min_aspect: float = 0.75
     num_classes: int = 8
     num_objects_probs: tuple[float, ...] = (0.45, 0.35, 0.2)
-    object_scale: tuple[float, float] = (0.3, 0.65)
-    part_fraction: float = 0.12
+    object_scale: tuple[float, float] = (0.35, 0.8)
+    part_fraction: float = 0.08
     cooccurrence_prob: float = 0.85
     occlusion_prob: float = 0.5
+    hidden_part_prob: float = 0.25
     void_width: int = 1
     jpeg_quality: int = 90
 
@@ -160,6 +164,8 @@ class SynthVOCParams:
             ('cooccurrence_prob', 0 <= self.cooccurrence_prob <= 1,
              'in [0, 1]'),
             ('occlusion_prob', 0 <= self.occlusion_prob <= 1, 'in [0, 1]'),
+            ('hidden_part_prob', 0 <= self.hidden_part_prob <= 1,
+             'in [0, 1]'),
             ('void_width', 0 <= self.void_width <= 8, 'in [0, 8]'),
             ('jpeg_quality', 1 <= self.jpeg_quality <= 100, 'in [1, 100]'),
         ]
@@ -313,7 +319,8 @@ def _render_body(rng: np.random.Generator, h: int, w: int,
                  size: float) -> np.ndarray:
     """(h, w, 3) float32 texture of an object body, drawn from the same
     distribution for every class: a low-saturation colour with shading and
-    mottling."""
+    mottling on the scale of ``size`` / 3 (``size``: object size in
+    pixels)."""
     hsv = np.uint8([[[rng.integers(0, 180), rng.integers(25, 90),
                       rng.integers(90, 180)]]])
     base = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0] / np.float32(255)
@@ -352,11 +359,15 @@ def _render_part(rng: np.random.Generator, spec: ClassSpec, h: int, w: int,
     return img + 0.03 * rng.normal(0, 1, (h, w, 1)).astype(np.float32)
 
 
-def _make_object(rng: np.random.Generator, label: int, h: int, w: int,
-                 center: tuple[float, float], radius: float,
-                 part_fraction: float) -> SynthObject:
-    """Draw a random blob body (same distribution for every class) and
-    place a part disc of ``part_fraction`` of its area inside it."""
+def _make_body(rng: np.random.Generator, h: int, w: int,
+               center: tuple[float, float],
+               radius: float) -> tuple[np.ndarray, bool]:
+    """Draw a random blob, the same distribution for every class.
+
+    Returns:
+        (H, W) bool mask of the body inside the image, and whether the
+        body extends beyond the image border.
+    """
     angles = np.linspace(0, 2 * np.pi, 48, endpoint=False)
     r = np.ones_like(angles)
     for k in (2, 3, 4):
@@ -371,22 +382,39 @@ def _make_object(rng: np.random.Generator, label: int, h: int, w: int,
     cv2.fillPoly(body, [np.round(pts * 16).astype(np.int32)], 1, shift=4)
     truncated = bool(pts.min() < 0 or pts[:, 0].max() > w - 1 or
                      pts[:, 1].max() > h - 1)
+    return body.astype(bool), truncated
 
-    part_radius = float(np.sqrt(part_fraction * body.sum() / np.pi))
-    pad = int(np.ceil(part_radius)) + 1
+
+def _place_part(
+        rng: np.random.Generator, body: np.ndarray,
+        center: tuple[float, float], part_fraction: float
+) -> tuple[np.ndarray, tuple[float, float], float]:
+    """Place a part disc of ``part_fraction`` of the body's area inside the
+    body, near one of its ends (like a head).
+
+    Returns:
+        (H, W) bool part mask (within ``body``), its centre (x, y) and its
+        radius.
+    """
+    h, w = body.shape
+    radius = float(np.sqrt(part_fraction * body.sum() / np.pi))
+    pad = int(np.ceil(radius)) + 1
     dist = cv2.distanceTransform(
-        cv2.copyMakeBorder(body, pad, pad, pad, pad, cv2.BORDER_CONSTANT,
-                           value=0), cv2.DIST_L2, 3)[pad:-pad, pad:-pad]
-    fits = np.flatnonzero(dist >= part_radius + 0.5)
-    flat = (fits[rng.integers(len(fits))]
-            if len(fits) else int(np.argmax(dist)))
+        cv2.copyMakeBorder(body.astype(np.uint8), pad, pad, pad, pad,
+                           cv2.BORDER_CONSTANT, value=0), cv2.DIST_L2,
+        3)[pad:-pad, pad:-pad]
+    fits = np.flatnonzero(dist >= radius + 0.5)
+    if len(fits):
+        offset = np.hypot(fits % w - center[0], fits // w - center[1])
+        fits = fits[offset >= np.quantile(offset, 0.7)]
+        flat = fits[rng.integers(len(fits))]
+    else:
+        flat = int(np.argmax(dist))
     part_center = (float(flat % w), float(flat // w))
     part = np.zeros((h, w), np.uint8)
     cv2.circle(part, (int(part_center[0]) * 16, int(part_center[1]) * 16),
-               int(round(part_radius * 16)), 1, thickness=-1, shift=4)
-    return SynthObject(label, center, radius, body.astype(bool),
-                       part.astype(bool) & body.astype(bool), part_center,
-                       part_radius, truncated)
+               int(round(radius * 16)), 1, thickness=-1, shift=4)
+    return part.astype(bool) & body, part_center, radius
 
 
 def _visible_masks(objects: Sequence[SynthObject]) -> list[np.ndarray]:
@@ -455,20 +483,31 @@ def _object_center(rng: np.random.Generator, index: int,
     return rng.uniform(0, w), rng.uniform(0, h)
 
 
-def _layout(rng: np.random.Generator, labels: Sequence[int], h: int, w: int,
-            params: SynthVOCParams) -> list[SynthObject]:
-    """Place objects of classes ``labels`` back to front. Each gets
-    ``PLACEMENT_TRIES`` attempts at a layout that keeps every object
-    visible enough (see :func:`_layout_is_valid`); a later object that
-    fails them all is dropped."""
+def _layout(rng: np.random.Generator, labels: Sequence[int], scene: str,
+            h: int, w: int, params: SynthVOCParams) -> list[SynthObject]:
+    """Place objects of classes ``labels`` back to front. An object on its
+    class's context scene has no part with probability
+    ``params.hidden_part_prob``. Each object gets ``PLACEMENT_TRIES``
+    attempts at a layout that keeps every object visible enough (see
+    :func:`_layout_is_valid`); a later object that fails them all is
+    dropped."""
     objects = []
     for index, label in enumerate(labels):
+        hide_part = (CLASS_SPECS[label].scene == scene
+                     and rng.random() < params.hidden_part_prob)
         for _ in range(PLACEMENT_TRIES):
             radius = rng.uniform(*params.object_scale) * min(h, w) / 2
             center = _object_center(rng, index, radius, objects, h, w,
                                     params.occlusion_prob)
-            obj = _make_object(rng, label, h, w, center, radius,
-                               params.part_fraction)
+            body, truncated = _make_body(rng, h, w, center, radius)
+            if hide_part:
+                part, part_center, part_radius = (np.zeros_like(body),
+                                                  center, 0.0)
+            else:
+                part, part_center, part_radius = _place_part(
+                    rng, body, center, params.part_fraction)
+            obj = SynthObject(label, center, radius, body, part,
+                              part_center, part_radius, truncated)
             if _layout_is_valid(objects + [obj], params.void_width):
                 objects.append(obj)
                 break
@@ -514,8 +553,8 @@ def render_synthvoc_image(params: SynthVOCParams, index: int,
     num_objects = 1 + int(rng.choice(len(params.num_objects_probs),
                                      p=params.num_objects_probs))
     objects = _layout(
-        rng, _sample_labels(rng, primary, scene, num_objects, params), h, w,
-        params)
+        rng, _sample_labels(rng, primary, scene, num_objects, params), scene,
+        h, w, params)
 
     img = _render_scene(rng, scene, h, w)
     label_map = np.zeros((h, w), np.uint8)

@@ -29,32 +29,22 @@ train_dataloader = dict(
         data_prefix=dict(img_path='JPEGImages'),
         cls_label_file='cls_labels.npy',
         pipeline=train_pipeline))
+# images with ground-truth masks, for CAM evaluation
+gt_dataset = dict(
+    type=dataset_type,
+    data_root=data_root,
+    data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
+    cls_label_file='cls_labels.npy',
+    pipeline=test_pipeline)
 val_dataloader = dict(
     batch_size=1,
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='ImageSets/Segmentation/val.txt',
-        data_prefix=dict(
-            img_path='JPEGImages', seg_map_path='SegmentationClass'),
-        cls_label_file='cls_labels.npy',
-        pipeline=test_pipeline))
+    dataset=dict(gt_dataset, ann_file='ImageSets/Segmentation/val.txt'))
 test_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='ImageSets/Segmentation/train.txt',
-        data_prefix=dict(
-            img_path='JPEGImages', seg_map_path='SegmentationClass'),
-        cls_label_file='cls_labels.npy',
-        pipeline=test_pipeline))
+    val_dataloader,
+    dataset=dict(gt_dataset, ann_file='ImageSets/Segmentation/train.txt'))
 # Background-threshold sweep 0.00..0.60 (step 0.01), constant background,
 # mean IoU over all 21 classes.
 val_evaluator = dict(type='CAMIoUMetric')

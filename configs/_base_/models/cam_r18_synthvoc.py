@@ -1,6 +1,6 @@
 # CAM baseline sized for SynthVOC on a CPU: ResNet-18 trained from scratch
-# (SynthVOC has no pretrained weights to start from), output stride 8
-# (dilated layer3/layer4) so 128-pixel images give 16x16 CAMs.
+# (SynthVOC has no pretrained weights to start from), output stride 16
+# (layer4 dilated instead of strided), so 128-pixel images give 8x8 CAMs.
 data_preprocessor = dict(
     type='WSSSDataPreprocessor',
     mean=[123.675, 116.28, 103.53],
@@ -12,8 +12,8 @@ model = dict(
     backbone=dict(
         type='ResNet',
         depth=18,
-        strides=(1, 2, 1, 1),
-        dilations=(1, 1, 2, 4),
+        strides=(1, 2, 2, 1),
+        dilations=(1, 1, 1, 2),
         frozen_stages=-1,
         norm_eval=False),
     head=dict(

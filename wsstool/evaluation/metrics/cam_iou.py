@@ -156,8 +156,9 @@ class CAMIoUMetric(BaseIoUMetric):
 
     Metric keys: ``mIoU``, ``mPrecision``, ``mRecall``, ``aAcc`` (percent,
     at the best threshold; ties go to the lowest threshold),
-    ``best_threshold``, ``mIoU_curve`` (dict threshold -> mIoU),
-    ``decision_rule``, ``cam_norm`` and ``nan_policy``.
+    ``best_threshold``, ``decision_rule``, ``cam_norm`` and ``nan_policy``.
+    The whole curve is logged, kept as ``metric.miou_curve`` (dict threshold
+    -> mIoU) and written to ``output_dir``.
     """
 
     default_prefix = 'cam'
@@ -174,6 +175,7 @@ class CAMIoUMetric(BaseIoUMetric):
         self.cam_norm = cam_norm
         self.thresholds = threshold_grid(thresholds)
         self.confusion_matrices: Optional[np.ndarray] = None
+        self.miou_curve: Optional[Dict[str, float]] = None
         self.confusion_matrix: Optional[np.ndarray] = None
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
@@ -230,6 +232,7 @@ class CAMIoUMetric(BaseIoUMetric):
             f'{t:g}': round(float(100 * v), 2)
             for t, v in zip(self.thresholds, scores['mIoU'])
         }
+        self.miou_curve = curve
         self.log_class_table(
             best_scores,
             f'CAM results at the best background threshold {best_threshold:g}'
@@ -241,7 +244,6 @@ class CAMIoUMetric(BaseIoUMetric):
         metrics = self.summary(best_scores)
         metrics.update(
             best_threshold=best_threshold,
-            mIoU_curve=curve,
             decision_rule=self.decision_rule,
             cam_norm=self.cam_norm)
         return metrics
