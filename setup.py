@@ -27,7 +27,9 @@ setup(
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     python_requires='>=3.10',
-    packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),
+    packages=find_packages(
+        exclude=('tests', 'tests.*', 'configs', 'tools', 'projects',
+                 'projects.*')),
     install_requires=read_requirements('runtime'),
     extras_require={
         'crf': read_requirements('optional'),

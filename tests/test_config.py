@@ -1,6 +1,7 @@
-"""Every config in configs/ loads and its parts build."""
+"""Every config in configs/ and projects/ loads and its parts build."""
 import glob
 import os.path as osp
+import re
 
 import pytest
 import torch.nn as nn
@@ -11,15 +12,22 @@ from mmengine.registry import init_default_scope
 
 from wsstool.registry import METRICS, MODELS
 
+CONFIG_NAME = re.compile(r'_\d+xb\d+-')
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(
-    path for path in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
-                               recursive=True)
-    if '_base_' not in path)
+    path for folder in ('configs', 'projects')
+    for path in glob.glob(osp.join(REPO, folder, '**', '*.py'),
+                          recursive=True)
+    # configs follow <method>_<backbone>_<N>xb<B>-<schedule>_<data>-<crop>
+    if '_base_' not in path and CONFIG_NAME.search(osp.basename(path)))
 
 
-def test_configs_exist():
+def test_configs_exist_and_follow_the_naming_convention():
     assert CONFIGS
+    in_configs = glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
+                           recursive=True)
+    assert sorted(p for p in in_configs if '_base_' not in p) == sorted(
+        p for p in CONFIGS if p.startswith(osp.join(REPO, 'configs')))
 
 
 @pytest.mark.parametrize('path', CONFIGS,

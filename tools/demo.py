@@ -20,7 +20,7 @@ from wsstool.datasets.synthvoc import SynthVOCParams, prepare_synthvoc
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(REPO, 'configs', 'cam',
-                  'cam_r18_1xb16-8e_synthvoc-128x128.py')
+                  'cam_r18_1xb16-12e_synthvoc-128x128.py')
 
 
 def parse_args() -> argparse.Namespace:

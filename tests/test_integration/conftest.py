@@ -5,7 +5,7 @@ import pytest
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CAM_CONFIG = osp.join(REPO, 'configs', 'cam',
-                      'cam_r18_1xb16-8e_synthvoc-128x128.py')
+                      'cam_r18_1xb16-12e_synthvoc-128x128.py')
 
 # 8 training images (4 iterations of 2 per epoch on one process), 5 GT
 # images (odd, so two processes need a padded sampler), 48-pixel images.
@@ -18,7 +18,9 @@ def tiny_overrides(data_root: str, max_epochs: int = 1) -> dict:
     """--cfg-options that shrink the SynthVOC CAM config for tests."""
     overrides = {
         'train_cfg.max_epochs': max_epochs,
-        'param_scheduler.0.end': max_epochs,
+        # warm-up and decay both over the whole (short) run
+        'param_scheduler.1.begin': 0,
+        'param_scheduler.1.end': max_epochs,
         'train_dataloader.batch_size': 2,
         'train_dataloader.num_workers': 0,
         'train_dataloader.persistent_workers': False,

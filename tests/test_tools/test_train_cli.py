@@ -8,7 +8,7 @@ import torch
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'cam',
-                  'cam_r18_1xb16-8e_synthvoc-128x128.py')
+                  'cam_r18_1xb16-12e_synthvoc-128x128.py')
 
 
 def _train_module():
@@ -28,7 +28,7 @@ def _args(**kwargs) -> Namespace:
 def test_work_dir_defaults_to_config_name():
     cfg = _train_module().build_config(_args())
     assert cfg.work_dir == osp.join('./work_dirs',
-                                    'cam_r18_1xb16-8e_synthvoc-128x128')
+                                    'cam_r18_1xb16-12e_synthvoc-128x128')
     assert cfg.resume is False
 
 

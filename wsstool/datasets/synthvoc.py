@@ -40,6 +40,7 @@ import numpy as np
 from mmengine.dist import barrier, get_rank
 from PIL import Image
 
+from wsstool.fileio import save_label_png
 from wsstool.registry import DATASETS
 from .label_io import label_colormap
 from .voc import VOCDataset
@@ -604,14 +605,6 @@ def _annotation_xml(img_id: str, h: int, w: int,
     return ET.tostring(root, encoding='utf-8') + b'\n'
 
 
-def _save_image(path: str, array: np.ndarray, fmt: str,
-                palette: Optional[np.ndarray] = None, **kwargs) -> None:
-    pil = Image.fromarray(array, 'P' if palette is not None else None)
-    if palette is not None:
-        pil.putpalette(palette.flatten().tolist())
-    pil.save(path, fmt, **kwargs)
-
-
 def _write_text(path: str, text: str) -> None:
     with open(path, 'w', encoding='utf-8', newline='\n') as f:
         f.write(text)
@@ -647,21 +640,25 @@ def _write_dataset(root: str, params: SynthVOCParams) -> dict:
                'SegmentationPart', 'Annotations', 'ImageSets/Segmentation')
     for folder in folders:
         os.makedirs(osp.join(root, folder))
-    palette = np.asarray(label_colormap(), np.uint8)
+    palette = synthvoc_metainfo(params.num_classes)['palette']
     primaries = _primary_labels(params, len(all_ids))
     cls_labels, images = {}, {}
     for index, img_id in enumerate(all_ids):
         sample = render_synthvoc_image(params, index, int(primaries[index]))
         h, w = sample.seg_map.shape
-        _save_image(osp.join(root, 'JPEGImages', f'{img_id}.jpg'),
-                    sample.image, 'JPEG', quality=params.jpeg_quality)
+        Image.fromarray(sample.image).save(
+            osp.join(root, 'JPEGImages', f'{img_id}.jpg'), 'JPEG',
+            quality=params.jpeg_quality)
         if img_id in with_gt:
-            _save_image(osp.join(root, 'SegmentationClass', f'{img_id}.png'),
-                        sample.seg_map, 'PNG', palette=palette)
-        _save_image(osp.join(root, 'SegmentationClassAug', f'{img_id}.png'),
-                    sample.seg_map, 'PNG')
-        _save_image(osp.join(root, 'SegmentationPart', f'{img_id}.png'),
-                    sample.part_map, 'PNG')
+            save_label_png(
+                osp.join(root, 'SegmentationClass', f'{img_id}.png'),
+                sample.seg_map, palette=palette)
+        save_label_png(
+            osp.join(root, 'SegmentationClassAug', f'{img_id}.png'),
+            sample.seg_map)
+        save_label_png(
+            osp.join(root, 'SegmentationPart', f'{img_id}.png'),
+            sample.part_map)
         with open(osp.join(root, 'Annotations', f'{img_id}.xml'), 'wb') as f:
             f.write(_annotation_xml(img_id, h, w, sample.objects))
         label = np.zeros(params.num_classes, np.float32)
