@@ -71,8 +71,7 @@ def main() -> None:
     run('evaluate CAMs (background-threshold sweep)', [
         'tools/evaluate.py', '--pred', cams, '--gt',
         osp.join(args.data_root, 'SegmentationClass'), '--list', val_list,
-        '--type', 'cam', '--num-classes',
-        str(params.num_classes + 1), '--out', result_file
+        '--type', 'cam', '--dataset', 'SynthVOCDataset', '--out', result_file
     ])
     with open(result_file, encoding='utf-8') as f:
         metrics = json.load(f)['metrics']
