@@ -9,7 +9,7 @@ from mmengine.runner import Runner
 
 from wsstool.apis import load_model_weights
 from wsstool.utils import (cpu_ddp_wrapper_cfg, init_cpu_process_group,
-                           register_safe_checkpoint_loader)
+                           setup_checkpoint_io)
 from wsstool.utils.cli import (add_runtime_args, load_config,
                                parse_runtime_args, resolve_work_dir)
 from wsstool.utils.config_check import check_config
@@ -29,7 +29,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    register_safe_checkpoint_loader()
+    setup_checkpoint_io()
     cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     cfg.work_dir = resolve_work_dir(cfg, args.config, args.work_dir)

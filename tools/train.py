@@ -10,7 +10,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from wsstool.utils import (cpu_ddp_wrapper_cfg, init_cpu_process_group,
-                           register_safe_checkpoint_loader)
+                           setup_checkpoint_io)
 from wsstool.utils.cli import (add_runtime_args, load_config,
                                parse_runtime_args, resolve_work_dir)
 from wsstool.utils.config_check import check_config
@@ -55,7 +55,7 @@ def build_config(args: argparse.Namespace) -> Config:
 
 def main() -> None:
     args = parse_args()
-    register_safe_checkpoint_loader()
+    setup_checkpoint_io()
     cfg = build_config(args)
     init_cpu_process_group(args.launcher)
     runner = Runner.from_cfg(cfg)

@@ -22,3 +22,28 @@ def test_failed_write_keeps_previous_content(tmp_path):
             raise RuntimeError('crash')
     assert path.read_text() == 'old'
     assert os.listdir(tmp_path) == ['x.txt']
+
+
+def test_atomic_backend_keeps_old_checkpoint_when_rename_fails(
+        tmp_path, monkeypatch):
+    from mmengine.fileio import get_file_backend
+
+    from wsstool.fileio import AtomicLocalBackend
+    from wsstool.utils import setup_checkpoint_io
+
+    setup_checkpoint_io()
+    path = tmp_path / 'epoch_1.pth'
+    backend = get_file_backend(str(path))
+    assert isinstance(backend, AtomicLocalBackend)
+    backend.put(b'first', str(path))
+    backend.put_text('second', str(path))
+    assert path.read_bytes() == b'second'
+
+    def crash(*args):
+        raise OSError('disk full')
+
+    monkeypatch.setattr(os, 'replace', crash)
+    with pytest.raises(OSError, match='disk full'):
+        backend.put(b'third', str(path))
+    assert path.read_bytes() == b'second'
+    assert os.listdir(tmp_path) == ['epoch_1.pth']

@@ -1,4 +1,5 @@
-"""tools/dist_train.sh with 2 gloo processes evaluates like one process."""
+"""tools/dist_train.sh and tools/dist_test.sh with 2 gloo processes evaluate
+like one process."""
 import os
 import os.path as osp
 import socket
@@ -27,6 +28,7 @@ def _run(command: list[str], **env) -> None:
 def test_two_process_gloo_matches_single_process(tiny_synthvoc, tmp_path):
     work_dir = str(tmp_path / 'work')
     dist_eval, single_eval = tmp_path / 'dist', tmp_path / 'single'
+    dist_test_eval = tmp_path / 'dist_test'
     overrides = tiny_overrides(tiny_synthvoc, max_epochs=1)
     _run(['bash', 'tools/dist_train.sh', CAM_CONFIG, '2', '--work-dir',
           work_dir, *as_cli({**overrides,
@@ -35,14 +37,21 @@ def test_two_process_gloo_matches_single_process(tiny_synthvoc, tmp_path):
          OMP_NUM_THREADS='1')
     assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
 
-    # evaluate the same checkpoint on the same split in one process
-    _run([sys.executable, 'tools/test.py', CAM_CONFIG,
-          osp.join(work_dir, 'epoch_1.pth'), '--work-dir', work_dir,
-          '--out', str(single_eval),
-          *as_cli({**overrides, 'test_dataloader.dataset.ann_file':
-                   'ImageSets/Segmentation/val.txt'})])
-    dist_matrices = np.load(dist_eval / 'cam_confusion_matrices.npy')
+    # evaluate the same checkpoint on the same split in one process, and in
+    # two with tools/dist_test.sh
+    checkpoint = osp.join(work_dir, 'epoch_1.pth')
+    test_options = as_cli({**overrides, 'test_dataloader.dataset.ann_file':
+                           'ImageSets/Segmentation/val.txt'})
+    _run([sys.executable, 'tools/test.py', CAM_CONFIG, checkpoint,
+          '--work-dir', work_dir, '--out', str(single_eval), *test_options])
+    _run(['bash', 'tools/dist_test.sh', CAM_CONFIG, checkpoint, '2',
+          '--work-dir', work_dir, '--out', str(dist_test_eval),
+          *test_options],
+         PYTHON=sys.executable, PORT=str(_free_port()),
+         OMP_NUM_THREADS='1')
     single_matrices = np.load(single_eval / 'cam_confusion_matrices.npy')
     # every GT pixel of the 5 val images is counted exactly once
-    assert dist_matrices.sum() == single_matrices.sum() > 0
-    np.testing.assert_array_equal(dist_matrices, single_matrices)
+    assert single_matrices.sum() > 0
+    for other in (dist_eval, dist_test_eval):
+        np.testing.assert_array_equal(
+            np.load(other / 'cam_confusion_matrices.npy'), single_matrices)

@@ -5,7 +5,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from wsstool.utils import load_checkpoint_file, register_safe_checkpoint_loader
+from wsstool.utils import load_checkpoint_file, setup_checkpoint_io
 
 from .conftest import CAM_CONFIG, tiny_overrides
 
@@ -27,7 +27,7 @@ def _config(data_root: str, work_dir: str) -> Config:
 
 
 def test_train_evaluate_save_resume(tiny_synthvoc, tmp_path):
-    register_safe_checkpoint_loader()
+    setup_checkpoint_io()
     straight = Runner.from_cfg(_config(tiny_synthvoc, str(tmp_path / 'a')))
     straight.train()
     assert straight.iter == 8 and straight.epoch == 2

@@ -9,7 +9,7 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
-from wsstool.utils import load_checkpoint_file, register_safe_checkpoint_loader
+from wsstool.utils import load_checkpoint_file, setup_checkpoint_io
 
 
 class _Regressor(BaseModel):
@@ -61,7 +61,7 @@ def test_weights_only_load_of_mmengine_checkpoint(tmp_path):
 
 def test_resume_continues_with_same_state(tmp_path):
     """Train 4 iterations straight, or 2 + resume 2: same weights."""
-    register_safe_checkpoint_loader()
+    setup_checkpoint_io()
     _runner(tmp_path / 'straight', 4).train()
     _runner(tmp_path / 'split', 2).train()
     resumed = _runner(tmp_path / 'split', 4, resume=True)

@@ -1,4 +1,5 @@
-"""Load mmengine checkpoints with ``torch.load(weights_only=True)``.
+"""Load mmengine checkpoints with ``torch.load(weights_only=True)`` and save
+them atomically.
 
 mmengine 0.10.x calls ``torch.load`` without ``weights_only``; torch >= 2.6
 defaults it to True and then rejects the message-hub state that mmengine
@@ -11,6 +12,8 @@ import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import CheckpointLoader
+
+from wsstool.fileio import register_atomic_local_backend
 
 
 def _history_buffer_getattr(obj: object, name: str) -> object:
@@ -54,3 +57,11 @@ def register_safe_checkpoint_loader() -> None:
     (used by ``load_from``, ``--resume`` and ``load_checkpoint``)."""
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_checkpoint_file, force=True)
+
+
+def setup_checkpoint_io() -> None:
+    """Load checkpoints with the allowlist above and save them atomically
+    (temporary file, then rename). The tools call this before building a
+    runner."""
+    register_safe_checkpoint_loader()
+    register_atomic_local_backend()

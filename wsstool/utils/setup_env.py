@@ -1,7 +1,7 @@
 """Register wsstool's modules for API users."""
 from mmengine.registry import init_default_scope
 
-from .checkpoint import register_safe_checkpoint_loader
+from .checkpoint import setup_checkpoint_io
 
 
 def register_all_modules(init_default_scope_: bool = True) -> None:
@@ -12,6 +12,6 @@ def register_all_modules(init_default_scope_: bool = True) -> None:
     import wsstool.engine  # noqa: F401
     import wsstool.evaluation  # noqa: F401
     import wsstool.models  # noqa: F401
-    register_safe_checkpoint_loader()
+    setup_checkpoint_io()
     if init_default_scope_:
         init_default_scope('wsstool')
