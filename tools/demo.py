@@ -64,7 +64,7 @@ def main() -> None:
     overlays = osp.join(args.work_dir, 'cam_overlays')
     run('infer CAMs on val (multi-scale + flip)', [
         'tools/infer_cam.py', CONFIG, checkpoint, '--out', cams, '--split',
-        osp.abspath(val_list), '--overlay-dir', overlays, '--num-overlays',
+        val_list, '--overlay-dir', overlays, '--num-overlays',
         '6', '--cfg-options', *roots
     ])
     result_file = osp.join(args.work_dir, 'cam_val_sweep.json')

@@ -10,6 +10,9 @@ Examples::
     python tools/evaluate.py --type label --pred work_dirs/pseudo_labels \
         --gt data/VOCdevkit/VOC2012/SegmentationClass --list train.txt \
         --nan-policy nanmean
+    python tools/evaluate.py --type cam --pred work_dirs/coco_cams \
+        --gt data/coco/mask/val2014 --gt-naming image_id \
+        --list data/coco/ImageSets/val2014.txt --dataset COCODataset
 """
 import argparse
 import json
@@ -20,10 +23,12 @@ from typing import Callable, Optional, Sequence
 import torch
 from mmengine.utils import ProgressBar
 
+from wsstool.datasets.coco import coco_image_id
 from wsstool.datasets.label_io import read_list_file
 from wsstool.evaluation import NAN_POLICIES, CAMIoUMetric, SegIoUMetric
 from wsstool.evaluation.metrics.cam_iou import CAM_NORMS
-from wsstool.fileio import atomic_write, load_cam, load_label_png
+from wsstool.fileio import (CAM_FORMATS, atomic_write, load_cam,
+                            load_label_png)
 from wsstool.registry import DATASETS
 
 CAM_SUFFIXES = ('.npz', '.npy')
@@ -39,9 +44,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--gt', required=True, help='folder of ground-truth <id>.png masks')
     parser.add_argument(
+        '--gt-naming', choices=('stem', 'image_id'), default='stem',
+        help='ground-truth file names: stem (<id>.png, default) or image_id '
+        '(COCO <int image id>.png, as written by tools/prepare_coco.py)')
+    parser.add_argument(
         '--list', required=True,
         help='list file: bare ids or "image-path mask-path" pairs')
     parser.add_argument('--type', required=True, choices=('cam', 'label'))
+    parser.add_argument(
+        '--format', choices=('auto', ) + CAM_FORMATS, default='auto',
+        help='--type cam: CAM file format; auto (default) detects it from '
+        'each file, and reads any dict with integer keys as PSA-style CAMs')
     parser.add_argument(
         '--thresholds', nargs=3, type=float,
         metavar=('START', 'STOP', 'STEP'),
@@ -90,13 +103,16 @@ def sample_loader(args: argparse.Namespace) -> Callable[[str], dict]:
     image id."""
 
     def load(img_id: str) -> dict:
-        gt = load_label_png(find_file(args.gt, img_id, ('.png', ),
+        gt_name = (str(coco_image_id(img_id))
+                   if args.gt_naming == 'image_id' else img_id)
+        gt = load_label_png(find_file(args.gt, gt_name, ('.png', ),
                                       'ground truth'))
         sample = dict(
             img_id=img_id, gt_sem_seg=dict(data=torch.from_numpy(gt)[None]))
         if args.type == 'cam':
             keys, cam = load_cam(
-                find_file(args.pred, img_id, CAM_SUFFIXES, 'CAM file'))
+                find_file(args.pred, img_id, CAM_SUFFIXES, 'CAM file'),
+                fmt=args.format)
             sample['pred_cam'] = dict(
                 cam=torch.from_numpy(cam), class_ids=torch.from_numpy(keys))
         else:

@@ -15,7 +15,7 @@ import os.path as osp
 import cv2
 import torch
 from mmengine.dataset import pseudo_collate
-from mmengine.dist import barrier, get_dist_info, init_dist
+from mmengine.dist import get_dist_info, init_dist
 from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 from torch.utils.data import DataLoader, Subset
@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Subset
 from wsstool.apis import load_model_weights
 from wsstool.fileio import atomic_write, save_cam
 from wsstool.registry import DATASETS, MODELS
-from wsstool.utils import init_cpu_process_group
+from wsstool.utils import destroy_process_group, init_cpu_process_group
 from wsstool.utils.cli import (add_runtime_args, load_config,
                                parse_runtime_args)
 from wsstool.visualization import cam_overlay_grid
@@ -38,8 +38,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', required=True, help='output directory')
     parser.add_argument(
-        '--split', help='list file to infer (default: the ann_file of '
-        'test_dataloader.dataset)')
+        '--split', help='list file to infer: a path (absolute or from the '
+        'working directory) or relative to the dataset\'s data_root '
+        '(default: the ann_file of test_dataloader.dataset)')
     parser.add_argument(
         '--formats', nargs='+', choices=sorted(FORMAT_PATHS), default=['npz'],
         help='npz: wsstool (keys + fp16 cam); psa / irn: reference dicts')
@@ -72,7 +73,8 @@ def main() -> None:
 
     dataset_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
     if args.split is not None:
-        dataset_cfg.ann_file = args.split
+        dataset_cfg.ann_file = (
+            osp.abspath(args.split) if osp.isfile(args.split) else args.split)
     dataset = DATASETS.build(dataset_cfg)
     todo = [
         index for index in range(rank, len(dataset), world_size)
@@ -103,7 +105,7 @@ def main() -> None:
                     f.write(cv2.imencode('.jpg', grid)[1].tobytes())
             if progress is not None:
                 progress.update()
-    barrier()
+    destroy_process_group()
     if rank == 0:
         print(f'\nCAMs of {len(dataset)} images are in {args.out} '
               f'({", ".join(args.formats)})')

@@ -11,7 +11,9 @@ into COCO_ROOT per split:
   annotations are painted in file order (later ones overwrite earlier ones);
   crowd regions stay 0;
 * ``cls_labels_<split>.npy``: dict image file stem -> float32 (80,)
-  multi-hot of the classes present in the label map;
+  multi-hot of the categories of all the image's annotations, crowd ones
+  included (as torchvision ``CocoDetection`` targets), so a category may be
+  labelled although the label map does not show it;
 * ``ImageSets/<split>.txt``: image file stems sorted by image id.
 
 Polygons are filled by pixel-centre sampling, as pycocotools does (up to its
@@ -24,15 +26,13 @@ import json
 import os.path as osp
 from collections import defaultdict
 from functools import partial
-from typing import Optional
 
 import numpy as np
 from mmengine.utils import track_parallel_progress, track_progress
 
 from wsstool.datasets.coco import COCO_CATEGORY_TO_LABEL, COCO_CLASSES
-from wsstool.datasets.label_io import (multi_hot_from_label_map,
-                                       save_cls_labels, write_list_file)
-from wsstool.fileio import load_label_png, save_label_png
+from wsstool.datasets.label_io import save_cls_labels, write_list_file
+from wsstool.fileio import save_label_png
 
 
 def decode_rle_string(counts: str) -> list[int]:
@@ -113,34 +113,41 @@ def segmentation_to_mask(segmentation, h: int, w: int) -> np.ndarray:
     return rle_to_mask(runs, h, w)
 
 
+def category_label(ann: dict) -> int:
+    """Class index 1..80 of an annotation's ``category_id``."""
+    if ann['category_id'] not in COCO_CATEGORY_TO_LABEL:
+        raise ValueError(f'annotation {ann.get("id")} has category_id '
+                         f'{ann["category_id"]}, not a COCO 2014 category')
+    return COCO_CATEGORY_TO_LABEL[ann['category_id']]
+
+
 def coco_label_map(anns: list[dict], h: int, w: int) -> np.ndarray:
     """uint8 (h, w) label map of one image's annotations (in order)."""
     label_map = np.zeros((h, w), dtype=np.uint8)
     for ann in anns:
         if ann.get('iscrowd', 0):
             continue
-        if ann['category_id'] not in COCO_CATEGORY_TO_LABEL:
-            raise ValueError(f'annotation {ann.get("id")} has category_id '
-                             f'{ann["category_id"]}, not a COCO 2014 category')
-        mask = segmentation_to_mask(ann['segmentation'], h, w)
-        label_map[mask] = COCO_CATEGORY_TO_LABEL[ann['category_id']]
+        label = category_label(ann)
+        label_map[segmentation_to_mask(ann['segmentation'], h, w)] = label
     return label_map
 
 
-def convert_image(task: tuple[dict, list], mask_dir: str,
-                  need_labels: bool) -> Optional[np.ndarray]:
-    """Write the label map of one image unless it exists; return its
-    float32 (80,) image-level label when ``need_labels``."""
+def coco_image_label(anns: list[dict]) -> np.ndarray:
+    """float32 (80,) multi-hot of the categories of all ``anns``, crowd
+    annotations included."""
+    label = np.zeros(len(COCO_CLASSES) - 1, dtype=np.float32)
+    for ann in anns:
+        label[category_label(ann) - 1] = 1
+    return label
+
+
+def convert_image(task: tuple[dict, list], mask_dir: str) -> None:
+    """Write the label map of one image unless it exists."""
     image, anns = task
     path = osp.join(mask_dir, f'{image["id"]}.png')
-    if osp.exists(path):
-        if not need_labels:
-            return None
-        label_map = load_label_png(path)
-    else:
-        label_map = coco_label_map(anns, image['height'], image['width'])
-        save_label_png(path, label_map)
-    return multi_hot_from_label_map(label_map, len(COCO_CLASSES) - 1, path)
+    if not osp.exists(path):
+        save_label_png(
+            path, coco_label_map(anns, image['height'], image['width']))
 
 
 def prepare_split(coco_root: str, ann_file: str, split: str,
@@ -154,18 +161,19 @@ def prepare_split(coco_root: str, ann_file: str, split: str,
     images = sorted(content['images'], key=lambda image: image['id'])
     stems = [osp.splitext(image['file_name'])[0] for image in images]
 
-    label_path = osp.join(coco_root, f'cls_labels_{split}.npy')
     convert = partial(
-        convert_image,
-        mask_dir=osp.join(coco_root, 'mask', split),
-        need_labels=not osp.exists(label_path))
+        convert_image, mask_dir=osp.join(coco_root, 'mask', split))
     tasks = [(image, anns_of[image['id']]) for image in images]
     if nproc > 1:
-        labels = track_parallel_progress(convert, tasks, nproc)
+        track_parallel_progress(convert, tasks, nproc)
     else:
-        labels = track_progress(convert, tasks)
+        track_progress(convert, tasks)
+    label_path = osp.join(coco_root, f'cls_labels_{split}.npy')
     if not osp.exists(label_path):
-        save_cls_labels(label_path, dict(zip(stems, labels)))
+        save_cls_labels(label_path, {
+            stem: coco_image_label(anns)
+            for stem, (_, anns) in zip(stems, tasks)
+        })
     list_path = osp.join(coco_root, 'ImageSets', f'{split}.txt')
     if not osp.exists(list_path):
         write_list_file(list_path, stems)

@@ -8,8 +8,8 @@ import argparse
 from mmengine.runner import Runner
 
 from wsstool.apis import load_model_weights
-from wsstool.utils import (cpu_ddp_wrapper_cfg, init_cpu_process_group,
-                           setup_checkpoint_io)
+from wsstool.utils import (cpu_ddp_wrapper_cfg, destroy_process_group,
+                           init_cpu_process_group, setup_checkpoint_io)
 from wsstool.utils.cli import (add_runtime_args, load_config,
                                parse_runtime_args, resolve_work_dir)
 from wsstool.utils.config_check import check_config
@@ -46,6 +46,7 @@ def main() -> None:
     runner = Runner.from_cfg(cfg)
     load_model_weights(runner.model, args.checkpoint)
     runner.test()
+    destroy_process_group()
 
 
 if __name__ == '__main__':

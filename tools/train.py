@@ -9,8 +9,9 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from wsstool.utils import (cpu_ddp_wrapper_cfg, init_cpu_process_group,
-                           setup_checkpoint_io)
+from wsstool.apis import check_checkpoint_shapes
+from wsstool.utils import (cpu_ddp_wrapper_cfg, destroy_process_group,
+                           init_cpu_process_group, setup_checkpoint_io)
 from wsstool.utils.cli import (add_runtime_args, load_config,
                                parse_runtime_args, resolve_work_dir)
 from wsstool.utils.config_check import check_config
@@ -59,7 +60,11 @@ def main() -> None:
     cfg = build_config(args)
     init_cpu_process_group(args.launcher)
     runner = Runner.from_cfg(cfg)
+    if cfg.get('load_from') and not cfg.get('resume'):
+        # mmengine only warns on shape mismatches and trains on
+        check_checkpoint_shapes(runner.model, cfg.load_from)
     runner.train()
+    destroy_process_group()
 
 
 if __name__ == '__main__':

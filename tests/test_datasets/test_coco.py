@@ -93,6 +93,60 @@ def test_drop_empty_images_and_cls_label_file(coco_root):
         COCODataset(data_root=coco_root, ann_file='ImageSets/train2014.txt')
 
 
+def _labels_of(dataset):
+    return [dataset.get_data_info(i)['gt_label'] for i in range(len(dataset))]
+
+
+def test_cls_label_file_by_stem_by_image_id_or_array(coco_root):
+    """Three forms of the same labels (images 9, 25, 30 in list order)."""
+    rows = np.zeros((3, 80))
+    rows[0, [3, 5]] = [1, 2]  # BECO arrays are thresholded > 0
+    rows[2, 7] = 1
+    rows[1, 4] = -1
+    stems = [_stem(i) for i in MASKS]
+    np.save(osp.join(coco_root, 'stem.npy'),
+            {s: (r > 0).astype(np.float32) for s, r in zip(stems, rows)})
+    by_id = {np.int32(i): (r > 0).astype(np.float32)
+             for i, r in zip(MASKS, rows)}
+    by_id[np.int32(77)] = np.ones(80)  # an image not in the list
+    np.save(osp.join(coco_root, 'image_id.npy'), by_id)
+    np.save(osp.join(coco_root, 'train_labels.npy'), rows)
+    expected = [[3, 5], [], [7]]
+    for name in ('stem.npy', 'image_id.npy', 'train_labels.npy'):
+        labels = _labels_of(COCODataset(
+            data_root=coco_root, ann_file='ImageSets/train2014.txt',
+            cls_label_file=name))
+        assert [np.nonzero(label)[0].tolist() for label in labels] == expected
+        assert all(label.dtype == np.float32 and label.shape == (80, )
+                   for label in labels)
+
+
+def test_cls_label_file_errors(coco_root):
+    def load(content):
+        np.save(osp.join(coco_root, 'bad.npy'), content, allow_pickle=True)
+        COCODataset(data_root=coco_root, ann_file='ImageSets/train2014.txt',
+                    cls_label_file='bad.npy')
+
+    with pytest.raises(ValueError, match='bad.npy holds an array of shape '
+                       '\\(2, 80\\); expected \\(3, 80\\): one row per '
+                       'image of .*train2014.txt, in its order'):
+        load(np.zeros((2, 80)))
+    with pytest.raises(ValueError, match='expected \\(3, 80\\)'):
+        load(np.zeros((3, 20)))
+    with pytest.raises(KeyError, match=f"{_stem(25)}' listed in .*train2014"
+                       '.txt has no label in .*bad.npy \\(a dict keyed by '
+                       'integer image id, looked for 25\\)'):
+        load({9: np.zeros(80), 30: np.zeros(80)})
+    with pytest.raises(KeyError, match='keyed by image file stem'):
+        load({'2007_000032': np.zeros(20)})
+    with pytest.raises(ValueError, match="bad.npy has keys of types "
+                       "\\['int', 'str'\\]"):
+        load({9: np.zeros(80), _stem(25): np.zeros(80)})
+    with pytest.raises(ValueError, match='bad.npy: label of 9 has shape '
+                       '\\(20,\\); expected \\(80,\\)'):
+        load({i: np.zeros(20) for i in MASKS})
+
+
 def test_pseudo_labels_named_by_stem(coco_root):
     dataset = COCODataset(
         data_root=coco_root, ann_file='ImageSets/train2014.txt',

@@ -5,8 +5,9 @@ from wsstool.datasets.label_io import (VOC_CLASSES, VOC_PALETTE,
                                        decode_voc_int_id, label_colormap,
                                        load_cls_labels,
                                        multi_hot_from_label_map,
-                                       parse_voc_xml, read_list_file,
-                                       save_cls_labels, write_list_file)
+                                       parse_voc_xml, read_cls_label_file,
+                                       read_list_file, save_cls_labels,
+                                       write_list_file)
 
 FG = VOC_CLASSES[1:]
 
@@ -75,6 +76,25 @@ def test_cls_label_errors(tmp_path):
         load_cls_labels(str(tmp_path / 'arr.npy'))
     with pytest.raises(FileNotFoundError, match='missing.npy'):
         load_cls_labels(str(tmp_path / 'missing.npy'))
+    # integer keys that are not VOC ids (e.g. COCO image ids)
+    np.save(tmp_path / 'coco.npy', {9: np.zeros(80)})
+    with pytest.raises(ValueError, match='coco.npy: integer key 9 is not a '
+                       'VOC id'):
+        load_cls_labels(str(tmp_path / 'coco.npy'))
+
+
+def test_read_cls_label_file_keeps_dicts_and_arrays(tmp_path):
+    np.save(tmp_path / 'dict.npy', {9: np.eye(3)[1]})
+    content = read_cls_label_file(str(tmp_path / 'dict.npy'))
+    assert list(content) == [9]
+    np.testing.assert_array_equal(content[9], [0, 1, 0])
+    np.save(tmp_path / 'arr.npy', np.eye(3)[:2])
+    np.testing.assert_array_equal(
+        read_cls_label_file(str(tmp_path / 'arr.npy')), np.eye(3)[:2])
+    np.save(tmp_path / 'list.npy', np.array([{}, {}], dtype=object))
+    with pytest.raises(ValueError, match='list.npy holds an object array of '
+                       'shape \\(2,\\)'):
+        read_cls_label_file(str(tmp_path / 'list.npy'))
 
 
 def _xml(names):

@@ -402,3 +402,12 @@ def test_unplaceable_objects_raise_and_leave_nothing(tmp_path):
     with pytest.raises(RuntimeError, match='could not place an object'):
         generate_synthvoc(str(tmp_path / 'synthvoc'), params)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize('key,value', [('seed', '1'),
+                                       ('cooccurrence_prob', 'high'),
+                                       ('num_classes', 2.0),
+                                       ('object_scale', ('a', 'b'))])
+def test_wrongly_typed_parameters_name_the_key(key, value):
+    with pytest.raises(ValueError, match=f'SynthVOC parameter {key}='):
+        SynthVOCParams.from_cfg({key: value})

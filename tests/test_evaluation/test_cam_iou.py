@@ -118,7 +118,7 @@ def test_evaluator_run_with_padding_and_curve_file(tmp_path):
         dict(
             type='CAMIoUMetric',
             thresholds=dict(start=0.1, stop=0.5, step=0.2),
-            cam_norm='minmax',
+            cam_norm='minmax_infer',
             nan_policy='nanmean',
             output_dir=str(tmp_path)))
     evaluator = Evaluator(metric)
@@ -139,7 +139,7 @@ def test_evaluator_run_with_padding_and_curve_file(tmp_path):
     assert curve['thresholds'] == thresholds
     assert curve['mIoU'] == pytest.approx(list(100 * scores['mIoU']))
     assert curve['best_threshold'] == metrics['cam/best_threshold']
-    assert curve['cam_norm'] == 'minmax'
+    assert curve['cam_norm'] == 'minmax_infer'
     assert curve['nan_policy'] == 'nanmean'
     best = thresholds.index(curve['best_threshold'])
     assert list(curve['per_class_at_best']['IoU']) == ['bg', 'a', 'b', 'c']

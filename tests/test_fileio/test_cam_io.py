@@ -28,6 +28,17 @@ def test_npz_round_trip(tmp_path, cams):
     assert os.listdir(tmp_path) == ['a.npz']
 
 
+def test_npz_float32(tmp_path):
+    cam = np.array([[[1e6, 1 / 3]]], np.float32)  # beyond float16
+    path = str(tmp_path / 'a.npz')
+    save_cam(path, [5], cam, dtype='float32')
+    with np.load(path) as raw:
+        assert raw['cam'].dtype == np.float32
+    np.testing.assert_array_equal(load_cam(path)[1], cam)
+    with pytest.raises(ValueError, match="dtype must be one of.*'int8'"):
+        save_cam(path, [5], cam, dtype='int8')
+
+
 def test_psa_dict_layout_and_round_trip(tmp_path, cams):
     keys, cam = cams
     path = str(tmp_path / 'a.npy')
@@ -76,6 +87,35 @@ def test_reads_reference_dicts(tmp_path):
     keys, cam = load_cam(str(tmp_path / 'irn.npy'))
     np.testing.assert_array_equal(keys, [2])
     np.testing.assert_array_equal(cam, high_res)
+
+
+def test_explicit_format_rejects_the_others(tmp_path, cams):
+    keys, cam = cams
+    paths = dict(npz=str(tmp_path / 'a.npz'), psa=str(tmp_path / 'p.npy'),
+                 irn=str(tmp_path / 'i.npy'))
+    for fmt, path in paths.items():
+        save_cam(path, keys, cam, fmt=fmt)
+        loaded_keys, _ = load_cam(path, fmt=fmt)
+        assert sorted(loaded_keys) == [3, 7]
+    with pytest.raises(ValueError, match="i.npy is an IRN-style dict with "
+                       "\"keys\" and \"high_res\", not the 'psa' format"):
+        load_cam(paths['irn'], fmt='psa')
+    with pytest.raises(ValueError, match="a.npz is a toolbox .npz, not the "
+                       "'irn' format"):
+        load_cam(paths['npz'], fmt='irn')
+    with pytest.raises(ValueError, match='fmt must be "auto" or one of'):
+        load_cam(paths['npz'], fmt='pt')
+
+
+def test_crf_score_dict_is_refused_where_no_psa_file_is_expected(tmp_path):
+    """A PSA CRF dict (key 0 = background, k + 1 = class k) reads as CAMs
+    of classes 0 and 15 under 'auto'; 'npz' and 'irn' refuse it."""
+    np.save(tmp_path / 'la.npy', {0: np.ones((2, 2)), 15: np.zeros((2, 2))})
+    path = str(tmp_path / 'la.npy')
+    np.testing.assert_array_equal(load_cam(path)[0], [0, 15])
+    for fmt in ('npz', 'irn'):
+        with pytest.raises(ValueError, match='la.npy is a PSA-style dict'):
+            load_cam(path, fmt=fmt)
 
 
 @pytest.mark.parametrize('fmt,name', [('npz', 'a.npz'), ('psa', 'a.npy'),

@@ -92,15 +92,35 @@ def test_two_processes_write_the_same_cams(setup, tmp_path):
         np.testing.assert_allclose(cam_a, cam_b, atol=1e-3)
 
 
-def test_class_count_mismatch_names_both(setup, tmp_path):
-    cfg, _, _, cli = setup
-    other = Config(dict(model=cfg.model))
+@pytest.fixture
+def six_class_checkpoint(setup, tmp_path) -> str:
+    """A checkpoint of the same model with 6 classes instead of 4."""
+    other = Config(dict(model=setup[0].model))
     other.model.head.num_classes = 6
-    wrong = MODELS.build(other.model)
     checkpoint = str(tmp_path / 'six_classes.pth')
-    torch.save({'state_dict': wrong.state_dict()}, checkpoint)
-    result = _infer([CAM_CONFIG, checkpoint, '--out', str(tmp_path / 'x'),
-                     *cli])
+    torch.save({'state_dict': MODELS.build(other.model).state_dict()},
+               checkpoint)
+    return checkpoint
+
+
+def test_class_count_mismatch_names_both(setup, six_class_checkpoint,
+                                         tmp_path):
+    cli = setup[3]
+    result = _infer([CAM_CONFIG, six_class_checkpoint, '--out',
+                     str(tmp_path / 'x'), *cli])
     assert result.returncode != 0
     assert 'config has 4 classes' in result.stderr
     assert 'has 6' in result.stderr and 'six_classes.pth' in result.stderr
+
+
+def test_training_from_a_checkpoint_with_other_classes_fails(
+        setup, six_class_checkpoint, tmp_path):
+    result = subprocess.run(
+        [sys.executable, 'tools/train.py', CAM_CONFIG, '--work-dir',
+         str(tmp_path / 'work'), *setup[3],
+         f'load_from={six_class_checkpoint}'],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, 'PYTHONPATH': REPO})
+    assert result.returncode != 0
+    assert 'config has 4 classes' in result.stderr
+    assert 'six_classes.pth' in result.stderr

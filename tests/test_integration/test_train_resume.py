@@ -5,7 +5,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from wsstool.utils import load_checkpoint_file, setup_checkpoint_io
+from wsstool.utils import load_from_local, setup_checkpoint_io
 
 from .conftest import CAM_CONFIG, tiny_overrides
 
@@ -43,8 +43,8 @@ def test_train_evaluate_save_resume(tiny_synthvoc, tmp_path):
     resumed.train()
     assert resumed.iter == 8 and resumed.epoch == 2
 
-    final_a = load_checkpoint_file(str(tmp_path / 'a' / 'epoch_2.pth'))
-    final_b = load_checkpoint_file(str(tmp_path / 'b' / 'epoch_2.pth'))
+    final_a = load_from_local(str(tmp_path / 'a' / 'epoch_2.pth'))
+    final_b = load_from_local(str(tmp_path / 'b' / 'epoch_2.pth'))
     for key, value in final_a['state_dict'].items():
         torch.testing.assert_close(value, final_b['state_dict'][key])
     assert (final_a['param_schedulers'][0]['last_step'] ==

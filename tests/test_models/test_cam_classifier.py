@@ -171,7 +171,30 @@ def test_predict_without_samples_and_minmax_norm():
     (dict(scales=()), 'scales'),
     (dict(norm='l2'), 'norm'),
     (dict(classes='all'), 'classes'),
+    (dict(scales=1.5), 'test_cfg.scales'),
+    (dict(scales=('abc', )), 'test_cfg.scales'),
+    (dict(flip='yes'), 'test_cfg.flip'),
+    (dict(upsample_stride=0), 'test_cfg.upsample_stride'),
 ])
 def test_bad_test_cfg_is_rejected(test_cfg, match):
     with pytest.raises(ValueError, match=match):
         _model(**test_cfg)
+
+
+
+def test_batch_of_different_sizes_evaluates_at_each_image_size():
+    """Test batches keep each image's ground truth at its own size, where
+    the CAMs are predicted, so the CAM metric accepts a batch of two."""
+    from mmengine.structures import PixelData
+
+    from wsstool.evaluation import CAMIoUMetric
+    model = _model(upsample_stride=16).eval()
+    data = _batch()
+    for sample in data['data_samples']:
+        sample.gt_sem_seg = PixelData(data=torch.zeros(
+            1, *sample.metainfo['ori_shape'], dtype=torch.int64))
+    with torch.no_grad():
+        outputs = model.test_step(data)
+    metric = CAMIoUMetric(num_classes=NUM_CLASSES + 1)
+    metric.process(data, [output.to_dict() for output in outputs])
+    assert metric.evaluate(2)['cam/aAcc'] >= 0

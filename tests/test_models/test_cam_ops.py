@@ -93,3 +93,26 @@ def test_cam_to_original_crops_unflips_and_resizes():
                              mode='bilinear', align_corners=False)[0]
     torch.testing.assert_close(cam_to_original(cam, meta), expected)
     assert cam_to_original(cam[:0], meta).shape == (0, 6, 7)
+
+
+def test_upsample_stride_aligns_cells_with_the_network_stride():
+    """Two feature cells of a stride-16 network cover pixels [0, 16) and
+    [16, 32): IRN's strided upsampling puts the step between them at pixel
+    16 even for a 20-pixel-wide input; a plain resize would put it at 10."""
+    step = torch.tensor([[[[0.0, 1.0]]]])  # (1, 1, 1, 2)
+
+    def cam_fn(images):
+        return step.expand(images.shape[0], 1, 1, 2), torch.zeros(
+            images.shape[0], 1)
+
+    inputs = torch.zeros(1, 3, 8, 20)
+    strided, _ = multi_scale_flip_cams(cam_fn, inputs, upsample_stride=16)
+    plain, _ = multi_scale_flip_cams(cam_fn, inputs)
+    assert strided.shape == plain.shape == (1, 1, 8, 20)
+    row = strided[0, 0, 0]
+    assert row[15] < 0.5 < row[16]
+    assert plain[0, 0, 0, 9] < 0.5 < plain[0, 0, 0, 10]
+    # bilinear, align_corners=False over 32 output pixels: a linear ramp
+    # between the cell centres 8 and 24, then cropped to 20 columns
+    torch.testing.assert_close(
+        row, ((torch.arange(20) + 0.5 - 8) / 16).clamp(0, 1))

@@ -27,7 +27,7 @@ def test_normalises_bgr_to_rgb_and_pads_images_and_dense_fields():
         12, 9, 1)
     seg_b = sample_b.gt_sem_seg.data.clone()
     out = preprocessor(dict(inputs=[img_a, img_b],
-                            data_samples=[sample_a, sample_b]))
+                            data_samples=[sample_a, sample_b]), training=True)
     inputs, samples = out['inputs'], out['data_samples']
     assert inputs.shape == (2, 3, 12, 14) and inputs.dtype == torch.float32
 
@@ -55,7 +55,8 @@ def test_pad_size_divisor_and_missing_fields():
         dict(type='WSSSDataPreprocessor', pad_size_divisor=8))
     image, sample = _sample(10, 14, 2)
     del sample.conf_mask
-    out = preprocessor(dict(inputs=[image], data_samples=[sample]))
+    out = preprocessor(dict(inputs=[image], data_samples=[sample]),
+                       training=True)
     assert out['inputs'].shape == (1, 3, 16, 16)
     assert out['data_samples'][0].gt_sem_seg.data.shape == (1, 16, 16)
     assert 'conf_mask' not in out['data_samples'][0]
@@ -68,3 +69,15 @@ def test_without_data_samples():
     assert out['data_samples'] is None
     torch.testing.assert_close(out['inputs'][0],
                                (image.flip(0).float() - MEAN) / STD)
+
+
+def test_test_batches_keep_dense_fields_at_image_size():
+    """Evaluation compares predictions at each image's own size."""
+    preprocessor = MODELS.build(dict(type='WSSSDataPreprocessor'))
+    (img_a, sample_a), (img_b, sample_b) = _sample(10, 14, 0), _sample(
+        12, 9, 1)
+    out = preprocessor(
+        dict(inputs=[img_a, img_b], data_samples=[sample_a, sample_b]))
+    assert out['inputs'].shape == (2, 3, 12, 14)
+    assert out['data_samples'][0].gt_sem_seg.data.shape == (1, 10, 14)
+    assert out['data_samples'][1].gt_sem_seg.data.shape == (1, 12, 9)

@@ -103,3 +103,51 @@ def test_missing_prediction_is_named(evaluate_tool, dataset):
             '--type', 'cam', '--pred', str(root / 'cams'), '--gt',
             str(root / 'gt'), '--list', str(root / 'train.txt')
         ])
+
+
+def test_format_option_rejects_other_formats(evaluate_tool, dataset):
+    root, ids = dataset
+    with pytest.raises(ValueError, match=f'{ids[0]}.npz is a toolbox .npz, '
+                       "not the 'psa' format"):
+        evaluate_tool.main([
+            '--type', 'cam', '--pred', str(root / 'cams'), '--gt',
+            str(root / 'gt'), '--list', str(root / 'train.txt'), '--format',
+            'psa'
+        ])
+
+
+def test_coco_ground_truth_named_by_image_id(evaluate_tool, dataset,
+                                             tmp_path):
+    """The same files as ``dataset`` under COCO names: ground truth
+    ``<int image id>.png``, CAMs ``<stem>.npz``; the metrics must agree."""
+    root, ids = dataset
+    coco = tmp_path / 'coco'
+    (coco / 'gt').mkdir(parents=True)
+    (coco / 'cams').mkdir()
+    stems = []
+    for image_id, img_id in zip((42, 73, 9), ids):
+        stem = f'COCO_val2014_{image_id:012d}'
+        stems.append(stem)
+        (coco / 'gt' / f'{image_id}.png').write_bytes(
+            (root / 'gt' / f'{img_id}.png').read_bytes())
+        for cam in (root / 'cams').glob(f'{img_id}.*'):
+            (coco / 'cams' / f'{stem}{cam.suffix}').write_bytes(
+                cam.read_bytes())
+    (coco / 'val.txt').write_text(''.join(f'{s}\n' for s in stems))
+    common = ['--type', 'cam', '--thresholds', '0.1', '0.5', '0.2']
+    expected = evaluate_tool.main(common + [
+        '--pred', str(root / 'cams'), '--gt', str(root / 'gt'), '--list',
+        str(root / 'train.txt')
+    ])
+    coco_args = common + [
+        '--pred', str(coco / 'cams'), '--gt', str(coco / 'gt'), '--list',
+        str(coco / 'val.txt')
+    ]
+    by_image_id = coco_args + ['--gt-naming', 'image_id']
+    assert evaluate_tool.main(by_image_id) == expected
+    with pytest.raises(FileNotFoundError,
+                       match=f'looked for .*gt/{stems[0]}.png'):
+        evaluate_tool.main(coco_args)
+    (coco / 'gt' / '73.png').unlink()
+    with pytest.raises(FileNotFoundError, match='looked for .*gt/73.png'):
+        evaluate_tool.main(by_image_id)

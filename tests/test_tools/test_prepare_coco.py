@@ -79,6 +79,8 @@ def coco_root(tmp_path):
              segmentation=dict(size=[6, 8], counts='d0420`0')),
         dict(id=3, image_id=9, category_id=3, iscrowd=1,
              segmentation=dict(size=[6, 8], counts=[36, 12])),
+        dict(id=5, image_id=30, category_id=1, iscrowd=0,
+             segmentation=dict(size=[4, 5], counts=[5, 2, 13])),
         dict(id=4, image_id=30, category_id=13, iscrowd=0,
              segmentation=dict(size=[4, 5], counts=[4, 4, 12])),
     ]
@@ -92,7 +94,7 @@ def _expected_maps():
     nine[1:5, 1:5] = 1  # person polygon
     nine[2:6, 3:5] = 80  # toothbrush RLE, painted later; crowd car stays 0
     thirty = np.zeros((4, 5), np.uint8)
-    thirty[:, 1] = 12  # stop sign (category 13)
+    thirty[:, 1] = 12  # stop sign (category 13) paints over a person
     return {9: nine, 25: np.zeros((3, 3), np.uint8), 30: thirty}
 
 
@@ -106,11 +108,13 @@ def test_prepare_coco_writes_masks_labels_and_lists(coco_root):
     stems = [f'COCO_train2014_{i:012d}' for i in (9, 25, 30)]
     assert read_list_file(osp.join(coco_root,
                                    'ImageSets/train2014.txt')) == stems
+    # labels list every annotated category, also the crowd car of image 9
+    # and the painted-over person of image 30
     labels = load_cls_labels(osp.join(coco_root, 'cls_labels_train2014.npy'))
-    assert np.nonzero(labels[stems[0]])[0].tolist() == [0, 79]
+    assert np.nonzero(labels[stems[0]])[0].tolist() == [0, 2, 79]
     assert not labels[stems[1]].any()
-    assert np.nonzero(labels[stems[2]])[0].tolist() == [11]
-    # the dataset reads the outputs; masks and label file agree
+    assert np.nonzero(labels[stems[2]])[0].tolist() == [0, 11]
+    # the dataset reads the outputs; labels from the masks lack those two
     os.makedirs(osp.join(coco_root, 'train2014'))
     kwargs = dict(data_root=coco_root, ann_file='ImageSets/train2014.txt')
     from_file = COCODataset(cls_label_file='cls_labels_train2014.npy',
@@ -120,7 +124,13 @@ def test_prepare_coco_writes_masks_labels_and_lists(coco_root):
                          seg_map_path='mask/train2014'), **kwargs)
     assert len(from_file) == 2 and len(from_masks) == 3
     np.testing.assert_array_equal(from_file.get_data_info(1)['gt_label'],
-                                  from_masks.get_data_info(2)['gt_label'])
+                                  labels[stems[2]])
+    assert np.nonzero(from_masks.get_data_info(0)['gt_label'])[0].tolist() == [
+        0, 79
+    ]
+    assert np.nonzero(from_masks.get_data_info(2)['gt_label'])[0].tolist() == [
+        11
+    ]
 
 
 def test_prepare_coco_is_rerunnable(coco_root):
@@ -139,7 +149,7 @@ def test_prepare_coco_is_rerunnable(coco_root):
             assert os.stat(path).st_mtime_ns == stamp
     labels = load_cls_labels(outputs[3])
     assert np.nonzero(labels['COCO_train2014_000000000009'])[0].tolist() == [
-        0, 79
+        0, 2, 79
     ]
 
 

@@ -40,11 +40,11 @@ def test_resume_latest_or_given_checkpoint():
     assert given.resume is True and given.load_from == 'w/epoch_3.pth'
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CPU-only behaviour')
 def test_pytorch_launcher_on_cpu_uses_ddp_without_device_ids():
     cfg = _train_module().build_config(_args(launcher='pytorch'))
-    if not torch.cuda.is_available():
-        assert cfg.model_wrapper_cfg == dict(
-            type='MMDistributedDataParallel', device_ids=None)
+    assert cfg.model_wrapper_cfg == dict(
+        type='MMDistributedDataParallel', device_ids=None)
 
 
 def test_malformed_cfg_option_names_key():

@@ -9,7 +9,7 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
-from wsstool.utils import load_checkpoint_file, setup_checkpoint_io
+from wsstool.utils import load_from_local, setup_checkpoint_io
 
 
 class _Regressor(BaseModel):
@@ -53,7 +53,7 @@ def _runner(work_dir, max_iters, resume=False):
 
 def test_weights_only_load_of_mmengine_checkpoint(tmp_path):
     _runner(tmp_path, 2).train()
-    checkpoint = load_checkpoint_file(str(tmp_path / 'iter_2.pth'))
+    checkpoint = load_from_local(str(tmp_path / 'iter_2.pth'))
     buffer = checkpoint['message_hub']['log_scalars']['train/lr']
     assert isinstance(buffer, HistoryBuffer)
     assert checkpoint['meta']['iter'] == 2
@@ -85,7 +85,7 @@ def test_arbitrary_globals_are_refused(tmp_path):
     path = tmp_path / 'evil.pth'
     torch.save({'x': _Evil()}, path)
     with pytest.raises(pickle.UnpicklingError):
-        load_checkpoint_file(str(path))
+        load_from_local(str(path))
 
 
 def test_getattr_only_resolves_history_buffer_methods(tmp_path):
@@ -98,4 +98,4 @@ def test_getattr_only_resolves_history_buffer_methods(tmp_path):
     path = tmp_path / 'escape.pth'
     torch.save({'x': _GetattrEscape()}, path)
     with pytest.raises((pickle.UnpicklingError, ValueError)):
-        load_checkpoint_file(str(path))
+        load_from_local(str(path))

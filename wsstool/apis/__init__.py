@@ -1,3 +1,4 @@
-from .checkpoint import load_model_weights
+from .checkpoint import (check_checkpoint_shapes, load_model_weights,
+                         read_state_dict)
 
-__all__ = ['load_model_weights']
+__all__ = ['check_checkpoint_shapes', 'load_model_weights', 'read_state_dict']

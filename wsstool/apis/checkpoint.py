@@ -6,33 +6,55 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from wsstool.models.utils import check_state_dict_shapes
-from wsstool.utils.checkpoint import load_checkpoint_file
+from wsstool.utils.checkpoint import load_from_local
+
+
+def read_state_dict(filename: str) -> dict:
+    """The state dict of an mmengine checkpoint or of a plain state-dict
+    file, without DDP's ``module.`` prefixes.
+
+    Raises:
+        FileNotFoundError: ``filename`` does not exist.
+    """
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'checkpoint file {filename!r} does not exist')
+    checkpoint = load_from_local(filename, map_location='cpu')
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    return {
+        key[len('module.'):] if key.startswith('module.') else key: value
+        for key, value in state_dict.items()
+    }
+
+
+def check_checkpoint_shapes(model: nn.Module, filename: str) -> dict:
+    """Read ``filename`` and check that its tensors fit ``model``.
+
+    Returns:
+        dict: The checkpoint's state dict.
+
+    Raises:
+        ValueError: a tensor's shape differs between model and checkpoint,
+            e.g. the class count of config and checkpoint (both named).
+    """
+    module = model.module if is_model_wrapper(model) else model
+    state_dict = read_state_dict(filename)
+    check_state_dict_shapes(module, state_dict, filename)
+    return state_dict
 
 
 def load_model_weights(model: nn.Module,
                        filename: str,
                        strict: bool = True) -> nn.Module:
     """Load ``filename`` (an mmengine checkpoint or a plain state dict) into
-    ``model``.
-
-    Shapes are checked first so that, e.g., a class count that differs
-    between config and checkpoint is reported with both numbers.
+    ``model`` after :func:`check_checkpoint_shapes`.
 
     Raises:
         FileNotFoundError: ``filename`` does not exist.
         ValueError: a tensor's shape differs between model and checkpoint.
         RuntimeError: ``strict`` and keys are missing or unexpected.
     """
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'checkpoint file {filename!r} does not exist')
+    state_dict = check_checkpoint_shapes(model, filename)
     module = model.module if is_model_wrapper(model) else model
-    checkpoint = load_checkpoint_file(filename, map_location='cpu')
-    state_dict = checkpoint.get('state_dict', checkpoint)
-    state_dict = {
-        key[len('module.'):] if key.startswith('module.') else key: value
-        for key, value in state_dict.items()
-    }
-    check_state_dict_shapes(module, state_dict, filename)
     result = module.load_state_dict(state_dict, strict=False)
     problems = []
     if result.missing_keys:

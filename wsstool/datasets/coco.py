@@ -6,7 +6,8 @@ import numpy as np
 
 from wsstool.fileio import load_label_png
 from wsstool.registry import DATASETS
-from .label_io import label_colormap, multi_hot_from_label_map
+from .label_io import (label_colormap, multi_hot_from_label_map,
+                       read_cls_label_file)
 from .voc import VOCDataset
 
 COCO_CLASSES = (
@@ -59,8 +60,12 @@ class COCODataset(VOCDataset):
             by ``tools/prepare_coco.py``).
         data_prefix (dict): ``img_path`` image folder (``train2014``);
             ``seg_map_path`` GT-mask or pseudo-label folder, or None.
-        cls_label_file (str, optional): Dict stem -> float32 (80,) labels
-            (``cls_labels_train2014.npy``). None derives the labels from the
+        cls_label_file (str, optional): Image-level labels: a dict keyed
+            by stem (``cls_labels_train2014.npy``) or by integer image id,
+            of float32 (80,) vectors, or an (N, 80) array with one row per
+            ``ann_file`` line in its order, thresholded > 0 (BECO's
+            ``train_labels.npy``, in image-id order as the list files of
+            ``tools/prepare_coco.py``). None derives the labels from the
             label maps in ``data_prefix['seg_map_path']``.
         seg_map_naming (str): ``'image_id'``: label maps are named
             ``<int image id>.png`` (GT masks); ``'stem'``: ``<stem>.png``
@@ -113,6 +118,41 @@ class COCODataset(VOCDataset):
             path = osp.join(seg_dir, self._seg_map_name(img_id))
             labels[img_id] = multi_hot_from_label_map(
                 load_label_png(path), self.num_fg_classes, source=path)
+        return labels
+
+    def _labels_from_file(self, img_ids: list[str]) -> dict[str, np.ndarray]:
+        """Labels of ``img_ids`` from a dict or array ``cls_label_file``."""
+        path, shape = self.cls_label_file, (self.num_fg_classes, )
+        content = read_cls_label_file(path)
+        if isinstance(content, np.ndarray):
+            if content.shape != (len(img_ids), ) + shape:
+                raise ValueError(
+                    f'{path} holds an array of shape {content.shape}; '
+                    f'expected ({len(img_ids)}, {shape[0]}): one row per '
+                    f'image of {self.ann_file}, in its order')
+            return dict(zip(img_ids, (content > 0).astype(np.float32)))
+        if all(isinstance(key, str) for key in content):
+            key_of, expected = str, 'image file stem'
+        elif all(isinstance(key, (int, np.integer)) for key in content):
+            key_of, expected = coco_image_id, 'integer image id'
+        else:
+            key_types = sorted({type(key).__name__ for key in content})
+            raise ValueError(
+                f'{path} has keys of types {key_types}; expected a dict '
+                'keyed by image file stem or by integer image id')
+        labels = {}
+        for img_id in img_ids:
+            key = key_of(img_id)
+            if key not in content:
+                raise KeyError(
+                    f'image {img_id!r} listed in {self.ann_file} has no '
+                    f'label in {path} (a dict keyed by {expected}, looked '
+                    f'for {key!r})')
+            labels[img_id] = np.asarray(content[key], dtype=np.float32)
+            if labels[img_id].shape != shape:
+                raise ValueError(
+                    f'{path}: label of {key!r} has shape '
+                    f'{labels[img_id].shape}; expected {shape}')
         return labels
 
     def filter_data(self) -> list[dict]:

@@ -3,7 +3,8 @@
 * list files: bare ids (``2007_000032``) or path pairs
   (``/JPEGImages/2007_000032.jpg /SegmentationClassAug/2007_000032.png``);
 * ``cls_labels.npy``: a pickled dict id -> float32 (C,) multi-hot vector,
-  keyed by strings (``'2007_000032'``) or integers (``2007000032``);
+  keyed by strings (``'2007_000032'``) or integers (``2007000032``); COCO
+  label files may also be plain arrays (see :class:`COCODataset`);
 * VOC ``Annotations/<id>.xml`` object names.
 
 Label-map PNGs are read and written by :mod:`wsstool.fileio.label_io`.
@@ -11,6 +12,7 @@ Label-map PNGs are read and written by :mod:`wsstool.fileio.label_io`.
 import os.path as osp
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Union
 
 import numpy as np
 
@@ -95,23 +97,43 @@ def decode_voc_int_id(key: int) -> str:
     return f'{digits[:4]}_{digits[4:]}'
 
 
-def load_cls_labels(path: str) -> dict[str, np.ndarray]:
-    """Load a ``cls_labels.npy`` dict with string or integer keys.
+def read_cls_label_file(path: str) -> Union[dict, np.ndarray]:
+    """Content of an image-level label ``.npy`` file, unconverted.
 
     Returns:
-        dict[str, np.ndarray]: string id -> float32 (C,) multi-hot label.
+        dict | np.ndarray: the pickled dict of a ``cls_labels.npy``, or the
+        numeric array of a file holding one (e.g. (N, C) labels).
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'image-level label file {path} does not '
                                 'exist; see docs/data_preparation.md')
     content = np.load(path, allow_pickle=True)
-    if content.dtype != object or content.shape != ():
+    if content.dtype != object:
+        return content
+    if content.shape == () and isinstance(content.item(), dict):
+        return content.item()
+    raise ValueError(f'{path} holds an object array of shape {content.shape}'
+                     '; expected a pickled dict id -> multi-hot vector or a '
+                     'numeric array')
+
+
+def load_cls_labels(path: str) -> dict[str, np.ndarray]:
+    """Load a VOC ``cls_labels.npy`` dict with string or integer keys.
+
+    Returns:
+        dict[str, np.ndarray]: string id -> float32 (C,) multi-hot label.
+    """
+    content = read_cls_label_file(path)
+    if not isinstance(content, dict):
         raise ValueError(f'{path} holds a {content.dtype} array of shape '
                          f'{content.shape}; expected a pickled dict '
                          'id -> multi-hot vector')
     labels = {}
-    for key, value in content.item().items():
-        img_id = key if isinstance(key, str) else decode_voc_int_id(key)
+    for key, value in content.items():
+        try:
+            img_id = key if isinstance(key, str) else decode_voc_int_id(key)
+        except ValueError as error:
+            raise ValueError(f'{path}: {error}') from None
         labels[img_id] = np.asarray(value, dtype=np.float32)
     return labels
 

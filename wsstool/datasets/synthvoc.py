@@ -136,6 +136,7 @@ class SynthVOCParams:
     jpeg_quality: int = 90
 
     def __post_init__(self):
+        self._check_types()
         for field in dataclasses.fields(self):
             if field.type is float:
                 object.__setattr__(self, field.name,
@@ -175,6 +176,29 @@ class SynthVOCParams:
                 raise ValueError(f'SynthVOC parameter {name}='
                                  f'{getattr(self, name)!r}: expected '
                                  f'{expected}')
+
+    def _check_types(self) -> None:
+        """Reject values of the wrong type (e.g. strings from the command
+        line) with an error naming the parameter."""
+
+        def is_number(value) -> bool:
+            return isinstance(value, (int, float)) and not isinstance(
+                value, bool)
+
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.type is int:
+                ok = isinstance(value, int) and not isinstance(value, bool)
+                expected = 'an integer'
+            elif field.type is float:
+                ok, expected = is_number(value), 'a number'
+            else:
+                ok = isinstance(value, (list, tuple)) and all(
+                    is_number(v) for v in value)
+                expected = 'a list of numbers'
+            if not ok:
+                raise ValueError(f'SynthVOC parameter {field.name}='
+                                 f'{value!r}: expected {expected}')
 
     @classmethod
     def from_cfg(cls, cfg: Optional[dict] = None) -> 'SynthVOCParams':

@@ -2,7 +2,7 @@
 and IRN-style pickled dicts of the reference pipelines.
 
 * ``'npz'`` (toolbox): ``keys`` int64 (K,) foreground class indices and
-  ``cam`` float16 (K, H, W) at image resolution.
+  ``cam`` float16 (or float32) (K, H, W) at image resolution.
 * ``'psa'``: ``np.save`` of a dict {int class -> float32 (H, W)} (PSA, SEAM,
   PPC, AEFT and KTSE ``infer --dict``).
 * ``'irn'``: ``np.save`` of a dict with ``keys`` torch LongTensor (K,),
@@ -10,6 +10,12 @@ and IRN-style pickled dicts of the reference pipelines.
   float32 (K, H, W) (IRN ``make_cam`` and its forks). The toolbox writes the
   stride-4 ``cam`` as a bilinear down-sampling of the full-resolution map;
   IRN computes it from stride-4 features, so the two differ slightly.
+
+Any dict with integer keys reads as a PSA-style CAM dict, including PSA's
+CRF score dicts (``la``/``ha``: key 0 = background, key k + 1 = class k),
+whose class ids would come out one too high: give :func:`load_cam` CAM
+dicts only, and pass ``fmt='npz'`` or ``fmt='irn'`` where no PSA-style file
+is expected.
 
 Pickled dicts run code when loaded: read only files you trust.
 """
@@ -22,6 +28,7 @@ import torch.nn.functional as F
 from .atomic import atomic_write
 
 CAM_FORMATS = ('npz', 'psa', 'irn')
+NPZ_DTYPES = ('float16', 'float32')
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
 _ZIP_MAGIC = b'PK\x03\x04'
@@ -29,6 +36,10 @@ _NPY_MAGIC = b'\x93NUMPY'
 _EXPECTED = ('a toolbox .npz with "keys" and "cam", or a .npy pickled dict, '
              'either PSA-style {class: (H, W) map} or IRN-style with "keys" '
              'and "high_res"')
+_DESCRIPTIONS = dict(
+    npz='a toolbox .npz',
+    psa='a PSA-style dict {class: (H, W) map}',
+    irn='an IRN-style dict with "keys" and "high_res"')
 
 
 def _as_numpy(value: ArrayLike) -> np.ndarray:
@@ -44,8 +55,11 @@ def _check_cam(keys: np.ndarray, cam: np.ndarray, source: str) -> None:
             f'{cam.shape}; expected keys (K,) and cam (K, H, W)')
 
 
-def save_cam(path: str, keys: ArrayLike, cam: ArrayLike,
-             fmt: str = 'npz') -> None:
+def save_cam(path: str,
+             keys: ArrayLike,
+             cam: ArrayLike,
+             fmt: str = 'npz',
+             dtype: str = 'float16') -> None:
     """Write the CAMs of one image atomically.
 
     Args:
@@ -54,19 +68,24 @@ def save_cam(path: str, keys: ArrayLike, cam: ArrayLike,
         keys (np.ndarray | Tensor): (K,) foreground class indices.
         cam (np.ndarray | Tensor): (K, H, W) CAMs at image resolution.
         fmt (str): ``'npz'``, ``'psa'`` or ``'irn'`` (see the module doc).
+        dtype (str): dtype of ``cam`` in the ``'npz'`` format, ``'float16'``
+            or ``'float32'``; the dict formats always hold float32.
+            Defaults to 'float16'.
     """
     if fmt not in CAM_FORMATS:
         raise ValueError(f'fmt must be one of {CAM_FORMATS}, got {fmt!r}')
+    if dtype not in NPZ_DTYPES:
+        raise ValueError(f'dtype must be one of {NPZ_DTYPES}, got {dtype!r}')
     keys = _as_numpy(keys).astype(np.int64)
     cam = _as_numpy(cam).astype(np.float32)
     _check_cam(keys, cam, f'save_cam({path!r})')
     with atomic_write(path) as f:
         if fmt == 'npz':
-            if cam.size and np.abs(cam).max() > np.finfo(np.float16).max:
+            if cam.size and np.abs(cam).max() > np.finfo(dtype).max:
                 raise ValueError(
-                    f'save_cam({path!r}): cam values exceed the float16 '
-                    'range of the npz format; normalise the CAMs first')
-            np.savez(f, keys=keys, cam=cam.astype(np.float16))
+                    f'save_cam({path!r}): cam values exceed the {dtype} '
+                    'range; normalise the CAMs first')
+            np.savez(f, keys=keys, cam=cam.astype(dtype))
         elif fmt == 'psa':
             np.save(f, {int(k): c for k, c in zip(keys, cam)},
                     allow_pickle=True)
@@ -89,23 +108,34 @@ def _irn_dict(keys: np.ndarray, cam: np.ndarray) -> dict:
     return dict(keys=torch.from_numpy(keys), cam=low_res, high_res=cam)
 
 
-def load_cam(path: str) -> Tuple[np.ndarray, np.ndarray]:
-    """Read a CAM file in any of :data:`CAM_FORMATS`, detected from its
-    content.
+def load_cam(path: str, fmt: str = 'auto') -> Tuple[np.ndarray, np.ndarray]:
+    """Read a CAM file in one of :data:`CAM_FORMATS`.
+
+    Args:
+        path (str): The CAM file.
+        fmt (str): ``'auto'`` accepts any format, detected from the content;
+            ``'npz'``, ``'psa'`` or ``'irn'`` rejects files of the other
+            formats. Defaults to 'auto'.
 
     Returns:
         tuple: ``keys`` int64 (K,) foreground class indices (ascending for
         PSA dicts) and ``cam`` float32 (K, H, W) at image resolution (IRN:
         ``high_res``). An empty PSA dict gives ``cam`` of shape (0, 0, 0).
     """
+    if fmt not in ('auto', ) + CAM_FORMATS:
+        raise ValueError(f'fmt must be "auto" or one of {CAM_FORMATS}, got '
+                         f'{fmt!r}')
     with open(path, 'rb') as f:
         magic = f.read(len(_NPY_MAGIC))
     if magic.startswith(_ZIP_MAGIC):
-        keys, cam = _load_npz(path)
+        found, (keys, cam) = 'npz', _load_npz(path)
     elif magic == _NPY_MAGIC:
-        keys, cam = _load_dict(path)
+        found, keys, cam = _load_dict(path)
     else:
         raise ValueError(f'{path} is not a CAM file: expected {_EXPECTED}')
+    if fmt not in ('auto', found):
+        raise ValueError(f'{path} is {_DESCRIPTIONS[found]}, not the {fmt!r} '
+                         f'format asked for ({_DESCRIPTIONS[fmt]})')
     keys, cam = keys.astype(np.int64), cam.astype(np.float32)
     _check_cam(keys, cam, path)
     return keys, cam
@@ -121,7 +151,8 @@ def _load_npz(path: str) -> Tuple[np.ndarray, np.ndarray]:
         return data['keys'], data['cam']
 
 
-def _load_dict(path: str) -> Tuple[np.ndarray, np.ndarray]:
+def _load_dict(path: str) -> Tuple[str, np.ndarray, np.ndarray]:
+    """Format (``'psa'`` or ``'irn'``), keys and CAMs of a pickled dict."""
     content = np.load(path, allow_pickle=True)
     if content.dtype != object or content.shape != ():
         raise ValueError(
@@ -136,11 +167,13 @@ def _load_dict(path: str) -> Tuple[np.ndarray, np.ndarray]:
             raise ValueError(
                 f'{path} is an IRN-style dict without "high_res" (holds '
                 f'{sorted(content)}); the full-resolution CAMs are needed')
-        return _as_numpy(content['keys']), _as_numpy(content['high_res'])
+        return 'irn', _as_numpy(content['keys']), _as_numpy(
+            content['high_res'])
     if not all(isinstance(k, (int, np.integer)) for k in content):
         raise ValueError(f'{path} is a dict with keys {list(content)[:10]}: '
                          f'expected {_EXPECTED}')
     if not content:
-        return np.zeros(0, np.int64), np.zeros((0, 0, 0), np.float32)
+        return 'psa', np.zeros(0, np.int64), np.zeros((0, 0, 0), np.float32)
     keys = sorted(content)
-    return np.array(keys), np.stack([_as_numpy(content[k]) for k in keys])
+    return 'psa', np.array(keys), np.stack(
+        [_as_numpy(content[k]) for k in keys])

@@ -1,10 +1,11 @@
-from .checkpoint import (SAFE_GLOBALS, load_checkpoint_file,
+from .checkpoint import (SAFE_GLOBALS, load_from_local,
                          register_safe_checkpoint_loader, setup_checkpoint_io)
-from .dist import cpu_ddp_wrapper_cfg, init_cpu_process_group
+from .dist import (cpu_ddp_wrapper_cfg, destroy_process_group,
+                   init_cpu_process_group)
 from .setup_env import register_all_modules
 
 __all__ = [
-    'SAFE_GLOBALS', 'load_checkpoint_file', 'register_safe_checkpoint_loader',
-    'setup_checkpoint_io', 'cpu_ddp_wrapper_cfg', 'init_cpu_process_group',
-    'register_all_modules'
+    'SAFE_GLOBALS', 'load_from_local', 'register_safe_checkpoint_loader',
+    'setup_checkpoint_io', 'cpu_ddp_wrapper_cfg', 'destroy_process_group',
+    'init_cpu_process_group', 'register_all_modules'
 ]

@@ -45,7 +45,7 @@ SAFE_GLOBALS = [
 ]
 
 
-def load_checkpoint_file(filename: str, map_location=None) -> dict:
+def load_from_local(filename: str, map_location=None) -> dict:
     """``torch.load`` a local checkpoint allowing only ``SAFE_GLOBALS``."""
     with torch.serialization.safe_globals(SAFE_GLOBALS):
         return torch.load(
@@ -53,10 +53,10 @@ def load_checkpoint_file(filename: str, map_location=None) -> dict:
 
 
 def register_safe_checkpoint_loader() -> None:
-    """Make mmengine load local checkpoints with :func:`load_checkpoint_file`
+    """Make mmengine load local checkpoints with :func:`load_from_local`
     (used by ``load_from``, ``--resume`` and ``load_checkpoint``)."""
     CheckpointLoader.register_scheme(
-        prefixes='', loader=load_checkpoint_file, force=True)
+        prefixes='', loader=load_from_local, force=True)
 
 
 def setup_checkpoint_io() -> None:

@@ -38,3 +38,11 @@ def cpu_ddp_wrapper_cfg(cfg) -> None:
     wrapper.setdefault('type', 'MMDistributedDataParallel')
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
+
+
+def destroy_process_group() -> None:
+    """Tear the process group down before the interpreter exits (a gloo group
+    left alive can abort the process at exit)."""
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()

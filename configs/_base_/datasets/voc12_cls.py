@@ -21,6 +21,7 @@ train_dataloader = dict(
     batch_size=16,
     num_workers=4,
     persistent_workers=True,
+    drop_last=True,  # as IRN: every step sees a full batch
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,

@@ -21,4 +21,5 @@ model = dict(
         in_channels=512,
         num_classes=8,
         loss_cls=dict(type='MultiLabelSoftMarginLoss', loss_weight=1.0)),
-    test_cfg=dict(scales=(1.0, 0.5, 1.5), flip=True, norm='max'))
+    test_cfg=dict(
+        scales=(1.0, 0.5, 1.5), flip=True, norm='max', upsample_stride=16))

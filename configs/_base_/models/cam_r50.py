@@ -26,4 +26,7 @@ model = dict(
         num_classes=20,
         init_cfg=None,  # PyTorch's default conv init, as IRN
         loss_cls=dict(type='MultiLabelSoftMarginLoss', loss_weight=1.0)),
-    test_cfg=dict(scales=(1.0, 0.5, 1.5, 2.0), flip=True, norm='max'))
+    # IRN upsamples CAMs to the size rounded up to a multiple of 16, then crops
+    test_cfg=dict(
+        scales=(1.0, 0.5, 1.5, 2.0), flip=True, norm='max',
+        upsample_stride=16))

@@ -9,13 +9,13 @@ from mmengine.logging import print_log
 from torch import Tensor
 
 from wsstool.fileio import atomic_write
+from wsstool.models.utils.cam_ops import CAM_NORMS
 from wsstool.registry import METRICS
 from ..functional import (SparseCounts, class_scores, compact_int,
                           sparse_bincount, sum_sparse_counts, valid_gt)
 from .seg_iou import SUMMARY_KEYS, BaseIoUMetric
 
 DEFAULT_THRESHOLDS = dict(start=0.0, stop=0.6, step=0.01)
-CAM_NORMS = ('max', 'minmax')
 
 Thresholds = Union[None, dict, Sequence[float]]
 
@@ -149,9 +149,11 @@ class CAMIoUMetric(BaseIoUMetric):
     Args:
         thresholds (dict | Sequence[float], optional): The sweep, see
             :func:`threshold_grid`. Defaults to 0.00 to 0.60 by 0.01.
-        cam_norm (str): How the CAMs were normalised, ``'max'`` (PSA, IRN,
-            KTSE, AEFT) or ``'minmax'`` (SEAM, PPC). Recorded in the result
-            only; it does not change the computation. Defaults to ``'max'``.
+        cam_norm (str): How the CAMs were normalised, one of
+            :data:`~wsstool.models.utils.CAM_NORMS`: ``'max'`` (PSA, IRN,
+            KTSE, AEFT) or ``'minmax_infer'`` (SEAM, PPC inference). Recorded
+            in the result only; it does not change the computation.
+            Defaults to ``'max'``.
         **kwargs: See :class:`BaseIoUMetric`.
 
     Metric keys: ``mIoU``, ``mPrecision``, ``mRecall``, ``aAcc`` (percent,

@@ -12,7 +12,16 @@ from ..utils import (CAM_NORMS, cam_to_original, multi_scale_flip_cams,
                      normalize_cam)
 
 _TEST_CFG_DEFAULTS = dict(
-    scales=(1.0, ), flip=False, norm='max', classes='gt', score_thr=0.5)
+    scales=(1.0, ),
+    flip=False,
+    norm='max',
+    classes='gt',
+    score_thr=0.5,
+    upsample_stride=None)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _parse_test_cfg(test_cfg: Optional[dict]) -> dict:
@@ -23,9 +32,23 @@ def _parse_test_cfg(test_cfg: Optional[dict]) -> dict:
         raise ValueError(f'CAMClassifier test_cfg has unknown keys '
                          f'{sorted(unknown)}; expected keys of '
                          f'{sorted(_TEST_CFG_DEFAULTS)}.')
-    if not cfg['scales'] or any(s <= 0 for s in cfg['scales']):
+    scales = cfg['scales']
+    if not (isinstance(scales, (list, tuple)) and scales and all(
+            _is_number(s) and s > 0 for s in scales)):
         raise ValueError('CAMClassifier test_cfg.scales must be a non-empty '
-                         f'sequence of positive factors, got {cfg["scales"]}.')
+                         f'list/tuple of positive factors, got {scales!r}.')
+    if not isinstance(cfg['flip'], bool):
+        raise ValueError('CAMClassifier test_cfg.flip must be True or False, '
+                         f'got {cfg["flip"]!r}.')
+    if not _is_number(cfg['score_thr']):
+        raise ValueError('CAMClassifier test_cfg.score_thr must be a number, '
+                         f'got {cfg["score_thr"]!r}.')
+    stride = cfg['upsample_stride']
+    if stride is not None and not (isinstance(stride, int)
+                                   and not isinstance(stride, bool)
+                                   and stride > 0):
+        raise ValueError('CAMClassifier test_cfg.upsample_stride must be None '
+                         f'or a positive integer, got {stride!r}.')
     if cfg['norm'] not in CAM_NORMS:
         raise ValueError(f'CAMClassifier test_cfg.norm={cfg["norm"]!r}; '
                          f'expected one of {CAM_NORMS}.')
@@ -52,7 +75,9 @@ class CAMClassifier(BaseModel):
     the padded batch is rescaled by each of ``scales`` (bilinear,
     ``align_corners=False``; IRN rescales with bicubic PIL resizing), run
     together with its h-flip when ``flip``, the flipped CAMs are un-flipped,
-    every CAM is upsampled to the batch size and summed; then, per image,
+    every CAM is upsampled to the batch size (with ``upsample_stride`` s: to
+    the size rounded up to a multiple of s, then cropped, as IRN does with
+    s = 16) and summed; then, per image,
     the batch padding is cropped (``img_shape``), a pipeline flip undone, the
     map resized to ``ori_shape``, the classes selected and each class map
     normalised with ``norm`` (``'max'``, ``'minmax_train'``,
@@ -69,8 +94,8 @@ class CAMClassifier(BaseModel):
             ``WSSSDataPreprocessor()``.
         train_cfg (dict, optional): Training options of subclasses.
         test_cfg (dict, optional): ``scales``, ``flip``, ``norm``,
-            ``classes``, ``score_thr`` (defaults ``(1.0,)``, False,
-            ``'max'``, ``'gt'``, 0.5).
+            ``classes``, ``score_thr``, ``upsample_stride`` (defaults
+            ``(1.0,)``, False, ``'max'``, ``'gt'``, 0.5, None).
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -169,7 +194,8 @@ class CAMClassifier(BaseModel):
             ]
         cfg = self.test_cfg
         cams, logits = multi_scale_flip_cams(
-            self._cam_and_logits, inputs, cfg['scales'], cfg['flip'])
+            self._cam_and_logits, inputs, cfg['scales'], cfg['flip'],
+            cfg['upsample_stride'])
         scores = logits.sigmoid()
         for cam, score, sample in zip(cams, scores, data_samples):
             keys = self._select_classes(sample, score)

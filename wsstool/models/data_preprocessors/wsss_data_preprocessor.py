@@ -16,9 +16,12 @@ class WSSSDataPreprocessor(ImgDataPreprocessor):
     Converts the pipeline's BGR uint8 images to RGB, normalises them with
     ``mean``/``std`` (RGB, 0-255 range), pads them at the bottom/right to the
     largest size in the batch (rounded up to ``pad_size_divisor``) with
-    ``pad_value`` (0 after normalisation, i.e. the mean colour), and pads the
-    dense fields of the data samples to the same size: ``gt_sem_seg`` with
-    ``seg_pad_val`` and the ``conf_mask``/``valid_mask`` booleans with False.
+    ``pad_value`` (0 after normalisation, i.e. the mean colour). In training
+    it also pads the dense fields of the data samples to the same size:
+    ``gt_sem_seg`` with ``seg_pad_val`` and the ``conf_mask``/``valid_mask``
+    booleans with False. At test time the dense fields keep each image's own
+    size, since predictions are mapped back to the original resolution and
+    evaluated against them there.
 
     Args:
         mean (Sequence[float]): RGB mean. Defaults to ImageNet's.
@@ -55,16 +58,15 @@ class WSSSDataPreprocessor(ImgDataPreprocessor):
         Args:
             data (dict): ``inputs`` (list of uint8 (3, H_i, W_i) or a
                 (B, 3, H, W) tensor) and optional ``data_samples``.
-            training (bool): Unused; train and test batches are treated
-                alike.
+            training (bool): Pad the dense fields too (training batches).
 
         Returns:
-            dict: ``inputs`` float (B, 3, H, W) and ``data_samples`` (list,
-            dense fields padded to (1, H, W)) or None.
+            dict: ``inputs`` float (B, 3, H, W) and ``data_samples`` (list;
+            in training with dense fields padded to (1, H, W)) or None.
         """
         data = super().forward(data, training)
         inputs, data_samples = data['inputs'], data['data_samples']
-        if data_samples is not None:
+        if training and data_samples is not None:
             for sample in data_samples:
                 self._pad_dense_fields(sample, inputs.shape[-2:])
         return dict(inputs=inputs, data_samples=data_samples)

@@ -13,7 +13,8 @@ comparable under the normalisation its authors used.
 
 min/max are taken per channel over the two spatial dimensions.
 """
-from typing import Callable, Sequence, Tuple
+import math
+from typing import Callable, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -67,13 +68,18 @@ def multi_scale_flip_cams(
         cam_fn: Callable[[Tensor], Tuple[Tensor, Tensor]],
         inputs: Tensor,
         scales: Sequence[float] = (1.0, ),
-        flip: bool = False) -> Tuple[Tensor, Tensor]:
+        flip: bool = False,
+        upsample_stride: Optional[int] = None) -> Tuple[Tensor, Tensor]:
     """Sum CAMs of a batch over rescaled and horizontally flipped copies.
 
     For each scale the batch is resized (bilinear, ``align_corners=False``);
     with ``flip`` the batch and its h-flip run as one batch of 2B images.
     Each CAM is un-flipped, bilinearly upsampled to the input size and
     summed over scales and flips. Logits are averaged over the same passes.
+    With ``upsample_stride`` s, each CAM is upsampled to the input size
+    rounded up to a multiple of s and then cropped to the input size (IRN's
+    ``make_cam`` with s = 16), which aligns the CAM grid with the network's
+    stride instead of stretching it over the image.
 
     Args:
         cam_fn (Callable): Maps images (N, 3, h, w) to ``(cams, logits)``
@@ -81,6 +87,8 @@ def multi_scale_flip_cams(
         inputs (Tensor): (B, 3, H, W) normalised images.
         scales (Sequence[float]): Rescaling factors.
         flip (bool): Also run the h-flipped images.
+        upsample_stride (int, optional): See above; None upsamples straight
+            to the input size.
 
     Returns:
         tuple[Tensor, Tensor]: cams (B, C, H, W) summed over
@@ -88,6 +96,9 @@ def multi_scale_flip_cams(
         them.
     """
     batch_size, size = inputs.shape[0], inputs.shape[-2:]
+    up_size = tuple(size) if upsample_stride is None else tuple(
+        math.ceil(length / upsample_stride) * upsample_stride
+        for length in size)
     cam_sum, logit_sum = None, None
     for scale in scales:
         images = inputs
@@ -99,7 +110,8 @@ def multi_scale_flip_cams(
             images = torch.cat([images, images.flip(-1)])
         cams, logits = cam_fn(images)
         cams = F.interpolate(
-            cams, size=size, mode='bilinear', align_corners=False)
+            cams, size=up_size, mode='bilinear',
+            align_corners=False)[..., :size[0], :size[1]]
         if flip:
             cams = cams[:batch_size] + cams[batch_size:].flip(-1)
             logits = logits[:batch_size] + logits[batch_size:]
