@@ -26,7 +26,7 @@ from mmengine.utils import ProgressBar
 from wsstool.datasets.coco import coco_image_id
 from wsstool.datasets.label_io import read_list_file
 from wsstool.evaluation import NAN_POLICIES, CAMIoUMetric, SegIoUMetric
-from wsstool.evaluation.metrics.cam_iou import CAM_NORMS
+from wsstool.models.utils import CAM_NORMS
 from wsstool.fileio import (CAM_FORMATS, atomic_write, load_cam,
                             load_label_png)
 from wsstool.registry import DATASETS

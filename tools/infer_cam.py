@@ -2,7 +2,8 @@
 normalisation) and write one file per image.
 
     python tools/infer_cam.py CONFIG CHECKPOINT --out DIR [--split LIST]
-        [--formats npz psa irn] [--overlay-dir DIR] [--num-overlays N]
+        [--formats npz psa irn] [--cam-dtype float16|float32]
+        [--overlay-dir DIR] [--num-overlays N]
         [--cfg-options key=value ...] [--launcher pytorch]
 
 Images whose outputs already exist are skipped, so an interrupted run resumes.
@@ -44,6 +45,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--formats', nargs='+', choices=sorted(FORMAT_PATHS), default=['npz'],
         help='npz: wsstool (keys + fp16 cam); psa / irn: reference dicts')
+    parser.add_argument(
+        '--cam-dtype', choices=('float16', 'float32'), default='float16',
+        help='precision of the CAMs in npz files')
     parser.add_argument('--overlay-dir', help='write CAM overlay images here')
     parser.add_argument('--num-overlays', type=int, default=8)
     add_runtime_args(parser)
@@ -96,7 +100,7 @@ def main() -> None:
             img_id = sample.metainfo['img_id']
             for fmt, path in output_paths(args.out, img_id,
                                           args.formats).items():
-                save_cam(path, keys, cams, fmt=fmt)
+                save_cam(path, keys, cams, fmt=fmt, dtype=args.cam_dtype)
             if args.overlay_dir and rank == 0 and step < args.num_overlays:
                 img = cv2.imread(sample.metainfo['img_path'])
                 grid = cam_overlay_grid(img, cams, keys, class_names)

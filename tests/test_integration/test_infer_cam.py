@@ -80,8 +80,10 @@ def test_outputs_match_model_and_resume(setup, tmp_path):
 def test_two_processes_write_the_same_cams(setup, tmp_path):
     _, _, checkpoint, cli = setup
     single, double = str(tmp_path / 'one'), str(tmp_path / 'two')
-    assert _infer([CAM_CONFIG, checkpoint, '--out', single,
-                   *cli]).returncode == 0
+    assert _infer([CAM_CONFIG, checkpoint, '--out', single, '--cam-dtype',
+                   'float32', *cli]).returncode == 0
+    assert np.load(osp.join(single, os.listdir(single)[0]))[
+        'cam'].dtype == np.float32
     result = _infer([CAM_CONFIG, checkpoint, '--out', double, *cli], nproc=2)
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(os.listdir(single)) == sorted(os.listdir(double))
