@@ -58,3 +58,18 @@ def test_init_cfg_none_keeps_pytorch_default():
     head = CAMHead(in_channels=512, num_classes=20, init_cfg=None)
     head.init_weights()
     assert head.conv_cls.weight.abs().max() <= 1 / math.sqrt(512)
+
+
+def test_dropout_only_in_training_and_never_on_cams():
+    torch.manual_seed(0)
+    head = CAMHead(in_channels=8, num_classes=3, dropout_ratio=0.5)
+    feats = (torch.rand(2, 8, 5, 5) + 0.5, )
+    head.train()
+    cams = head.cam(feats)
+    # whole channels are dropped (Dropout2d), so logits change in training
+    assert not torch.allclose(head(feats), head(feats))
+    torch.testing.assert_close(head.cam(feats), cams)
+    head.eval()
+    expected = F.conv2d(feats[0].mean(dim=(2, 3), keepdim=True),
+                        head.conv_cls.weight).flatten(1)
+    torch.testing.assert_close(head(feats), expected)

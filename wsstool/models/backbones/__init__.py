@@ -1,3 +1,4 @@
 from .resnet import ResNet
+from .resnet38d import ResNet38d
 
-__all__ = ['ResNet']
+__all__ = ['ResNet', 'ResNet38d']

@@ -20,6 +20,9 @@ class CAMHead(BaseModule):
         in_channels (int): Channels of the input feature map.
         num_classes (int): Number of foreground classes C.
         in_index (int): Which backbone output to use. Defaults to -1.
+        dropout_ratio (float): Channel dropout (``Dropout2d``) on the
+            features before pooling, in training only; CAMs never use it
+            (PSA: 0.5). Defaults to 0.
         loss_cls (dict): Config of the classification loss, called as
             ``loss(logits, labels)``.
         init_cfg (dict or list[dict], optional): Initialisation of the conv.
@@ -31,6 +34,7 @@ class CAMHead(BaseModule):
                  in_channels: int,
                  num_classes: int,
                  in_index: int = -1,
+                 dropout_ratio: float = 0.0,
                  loss_cls: dict = dict(
                      type='MultiLabelSoftMarginLoss', loss_weight=1.0),
                  init_cfg: Optional[Union[dict, list]] = dict(
@@ -40,14 +44,17 @@ class CAMHead(BaseModule):
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.in_index = in_index
+        self.dropout = nn.Dropout2d(dropout_ratio) if dropout_ratio else None
         self.conv_cls = nn.Conv2d(in_channels, num_classes, 1, bias=False)
         self.loss_cls = MODELS.build(loss_cls)
 
     def forward(self, feats: Sequence[Tensor]) -> Tensor:
         """Class logits (B, C) from backbone outputs ((B, in_channels, h, w)
         at ``in_index``)."""
-        pooled = F.adaptive_avg_pool2d(feats[self.in_index], 1)
-        return self.conv_cls(pooled).flatten(1)
+        x = feats[self.in_index]
+        if self.dropout is not None:
+            x = self.dropout(x)
+        return self.conv_cls(F.adaptive_avg_pool2d(x, 1)).flatten(1)
 
     def cam(self, feats: Sequence[Tensor]) -> Tensor:
         """CAMs (B, C, h, w) = relu(conv(features))."""
