@@ -1,5 +1,4 @@
 import filecmp
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -15,6 +14,7 @@ from wsstool.datasets.synthvoc import (CLASS_SPECS, SynthVOCDataset,
                                        SynthVOCParams, generate_synthvoc,
                                        prepare_synthvoc)
 from wsstool.registry import DATASETS
+from tests.tool_loader import load_tool
 
 TINY = dict(num_train_aug=30, num_train=8, num_val=10, image_size=96)
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -378,10 +378,7 @@ def test_only_rank_zero_generates(tmp_path, monkeypatch):
 
 
 def test_make_synthvoc_tool(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location(
-        'make_synthvoc', osp.join(REPO, 'tools', 'make_synthvoc.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('make_synthvoc')
     out = str(tmp_path / 'synthvoc')
     tool.main(['--out', out, '--num-train-aug', '6', '--num-train', '2',
                '--num-val', '3', '--size', '48', '--seed', '5',

@@ -1,23 +1,13 @@
-import importlib.util
-import os.path as osp
-
 import numpy as np
 import pytest
 import torch
 
 from tests.test_models.test_mxnet_params import pack_ndarray_list
-
-TOOL = osp.join(
-    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools',
-    'convert_weights.py')
-
+from tests.tool_loader import load_tool
 
 @pytest.fixture(scope='module')
 def convert_tool():
-    spec = importlib.util.spec_from_file_location('convert_weights', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('convert_weights')
 
 
 def test_mxnet_resnet38d_end_to_end(convert_tool, tmp_path, capsys):

@@ -1,6 +1,4 @@
-import importlib.util
 import json
-import os.path as osp
 
 import numpy as np
 import pytest
@@ -8,18 +6,11 @@ import torch
 
 from wsstool.evaluation import CAMIoUMetric
 from wsstool.fileio import load_cam, save_cam, save_label_png
-
-TOOL = osp.join(
-    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools',
-    'evaluate.py')
-
+from tests.tool_loader import load_tool
 
 @pytest.fixture(scope='module')
 def evaluate_tool():
-    spec = importlib.util.spec_from_file_location('evaluate_tool', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('evaluate')
 
 
 @pytest.fixture

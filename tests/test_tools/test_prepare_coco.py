@@ -1,8 +1,6 @@
-import importlib.util
 import json
 import os
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
@@ -10,12 +8,9 @@ from PIL import Image
 
 from wsstool.datasets.coco import COCODataset
 from wsstool.datasets.label_io import load_cls_labels, read_list_file
+from tests.tool_loader import load_tool
 
-TOOL = osp.join(osp.dirname(__file__), '..', '..', 'tools', 'prepare_coco.py')
-spec = importlib.util.spec_from_file_location('prepare_coco', TOOL)
-prepare_coco = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(prepare_coco)
-sys.modules['prepare_coco'] = prepare_coco  # worker processes unpickle by name
+prepare_coco = load_tool('prepare_coco')
 
 
 def test_decode_rle_string_hand_computed():

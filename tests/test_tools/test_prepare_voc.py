@@ -1,8 +1,6 @@
-import importlib.util
 import os
 import os.path as osp
 import struct
-import sys
 import zlib
 
 import numpy as np
@@ -11,12 +9,9 @@ from PIL import Image
 
 from wsstool.datasets.label_io import (VOC_CLASSES, label_colormap,
                                        load_cls_labels, read_list_file)
+from tests.tool_loader import load_tool
 
-TOOL = osp.join(osp.dirname(__file__), '..', '..', 'tools', 'prepare_voc.py')
-spec = importlib.util.spec_from_file_location('prepare_voc', TOOL)
-prepare_voc = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(prepare_voc)
-sys.modules['prepare_voc'] = prepare_voc  # worker processes unpickle by name
+prepare_voc = load_tool('prepare_voc')
 
 
 class MatWriter:

@@ -1,10 +1,11 @@
 """Command-line handling of tools/train.py."""
-import importlib.util
 import os.path as osp
 from argparse import Namespace
 
 import pytest
 import torch
+
+from tests.tool_loader import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'cam',
@@ -12,11 +13,7 @@ CONFIG = osp.join(REPO, 'configs', 'cam',
 
 
 def _train_module():
-    spec = importlib.util.spec_from_file_location(
-        'wsstool_train_tool', osp.join(REPO, 'tools', 'train.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('train')
 
 
 def _args(**kwargs) -> Namespace:

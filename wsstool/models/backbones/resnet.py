@@ -5,11 +5,10 @@ from typing import Optional, Sequence, Tuple
 import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 from torchvision.models import resnet as tv_resnet
 
 from wsstool.registry import MODELS
-from ..utils import check_state_dict_shapes
+from ..utils import check_state_dict_shapes, set_bn_eval
 
 _ARCHS = {
     18: tv_resnet.resnet18,
@@ -149,9 +148,7 @@ class ResNet(BaseModule):
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
+            set_bn_eval(self)
         return self
 
     def init_weights(self) -> None:

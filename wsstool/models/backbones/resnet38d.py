@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from wsstool.registry import MODELS
-from ..utils import check_state_dict_shapes
+from ..utils import check_state_dict_shapes, set_bn_eval
 
 
 class PreActBlock(nn.Module):
@@ -246,9 +246,7 @@ class ResNet38d(BaseModule):
         super().train(mode)
         self._freeze()
         if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
+            set_bn_eval(self)
         return self
 
     def init_weights(self) -> None:
