@@ -1,21 +1,9 @@
 # MS-COCO 2014 in the WSSS convention (docs/data_preparation.md): classifier
 # training on train2014 with image-level labels, CAM evaluation on val2014
 # (40,504 images; ground-truth masks from tools/prepare_coco.py).
+_base_ = ['./irn_cls_pipelines.py']
 dataset_type = 'COCODataset'
 data_root = 'data/coco'
-crop_size = (512, 512)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomLongSideResize', scale_range=(320, 640)),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomCropWithPad', crop_size=crop_size),
-    dict(type='PackWSSSInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadWSSSAnnotations'),
-    dict(type='PackWSSSInputs'),
-]
 train_dataloader = dict(
     batch_size=16,
     num_workers=4,
@@ -31,7 +19,7 @@ train_dataloader = dict(
         # reference pipelines keep images without objects; many papers
         # count only those with one (82,081 of 82,783)
         drop_empty_images=False,
-        pipeline=train_pipeline))
+        pipeline=_base_.train_pipeline))
 test_dataloader = dict(
     batch_size=1,
     num_workers=2,
@@ -43,7 +31,7 @@ test_dataloader = dict(
         ann_file='ImageSets/val2014.txt',
         data_prefix=dict(img_path='val2014', seg_map_path='mask/val2014'),
         cls_label_file='cls_labels_val2014.npy',
-        pipeline=test_pipeline))
+        pipeline=_base_.test_pipeline))
 val_dataloader = test_dataloader
 val_evaluator = dict(type='CAMIoUMetric')
 test_evaluator = val_evaluator

@@ -2,21 +2,9 @@
 # classifier training on train_aug (10,582 images, image-level labels),
 # CAM evaluation on val (1,449) during training and on train (1,464, the
 # seed-evaluation split of IRN/PSA) with tools/test.py and tools/infer_cam.py.
+_base_ = ['./irn_cls_pipelines.py']
 dataset_type = 'VOCDataset'
 data_root = 'data/VOCdevkit/VOC2012'
-crop_size = (512, 512)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomLongSideResize', scale_range=(320, 640)),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomCropWithPad', crop_size=crop_size),
-    dict(type='PackWSSSInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadWSSSAnnotations'),
-    dict(type='PackWSSSInputs'),
-]
 train_dataloader = dict(
     batch_size=16,
     num_workers=4,
@@ -29,14 +17,14 @@ train_dataloader = dict(
         ann_file='ImageSets/Segmentation/train_aug.txt',
         data_prefix=dict(img_path='JPEGImages'),
         cls_label_file='cls_labels.npy',
-        pipeline=train_pipeline))
+        pipeline=_base_.train_pipeline))
 # images with ground-truth masks, for CAM evaluation
 gt_dataset = dict(
     type=dataset_type,
     data_root=data_root,
     data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
     cls_label_file='cls_labels.npy',
-    pipeline=test_pipeline)
+    pipeline=_base_.test_pipeline)
 val_dataloader = dict(
     batch_size=1,
     num_workers=2,
