@@ -39,6 +39,9 @@ def test_config_builds(path):
     assert isinstance(model, nn.Module)
     build_optim_wrapper(model, cfg.optim_wrapper)
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        Compose(cfg[loader].dataset.pipeline)
+        dataset = cfg[loader].dataset
+        while 'pipeline' not in dataset:  # dataset wrappers
+            dataset = dataset.dataset
+        Compose(dataset.pipeline)
     for evaluator in ('val_evaluator', 'test_evaluator'):
         METRICS.build(cfg[evaluator])

@@ -54,28 +54,73 @@ def _pool_cam_fn(images):
     return cam, images.mean(dim=(2, 3))
 
 
-def test_multi_scale_flip_cams_matches_loop():
-    torch.manual_seed(0)
-    inputs = torch.randn(2, 3, 12, 16)
-    cams, logits = multi_scale_flip_cams(
-        _pool_cam_fn, inputs, scales=(1.0, 0.5), flip=True)
+def _loop_multi_scale_flip(inputs, cam_relu, resize_mode, scales=(1.0, 0.5)):
+    """Reference: one image, one scale, one flip at a time."""
     expected_cam = torch.zeros(2, 1, 12, 16)
     expected_logits = torch.zeros(2, 3)
     for index in range(2):
         image = inputs[index:index + 1]
-        for size in ((12, 16), (6, 8)):
-            scaled = F.interpolate(image, size=size, mode='bilinear',
-                                   align_corners=False)
+        for scale in scales:
+            size = (round(12 * scale), round(16 * scale))
+            scaled = image if scale == 1.0 else F.interpolate(
+                image, size=size, mode=resize_mode, align_corners=False,
+                antialias=resize_mode == 'bicubic')
             for flipped in (False, True):
                 x = scaled.flip(-1) if flipped else scaled
                 cam, logit = _pool_cam_fn(x)
-                cam = cam.flip(-1) if flipped else cam
-                expected_cam[index] += F.interpolate(
-                    cam, size=(12, 16), mode='bilinear',
-                    align_corners=False)[0]
-                expected_logits[index] += logit[0] / 4
+                if cam_relu == 'before_upsample':
+                    cam = cam.clamp(min=0)
+                cam = F.interpolate(cam, size=(12, 16), mode='bilinear',
+                                    align_corners=False)
+                if cam_relu == 'after_upsample':
+                    cam = cam.clamp(min=0)
+                expected_cam[index] += (cam.flip(-1) if flipped else cam)[0]
+                expected_logits[index] += logit[0] / (2 * len(scales))
+    return expected_cam, expected_logits
+
+
+@pytest.mark.parametrize('cam_relu', ['before_upsample', 'after_upsample'])
+@pytest.mark.parametrize('resize_mode', ['bilinear', 'bicubic'])
+def test_multi_scale_flip_cams_matches_loop(cam_relu, resize_mode):
+    torch.manual_seed(0)
+    inputs = torch.randn(2, 3, 12, 16) - 1.0
+    cams, logits = multi_scale_flip_cams(
+        _pool_cam_fn, inputs, scales=(1.0, 0.5, 1.5), flip=True,
+        cam_relu=cam_relu, resize_mode=resize_mode)
+    expected_cam, expected_logits = _loop_multi_scale_flip(
+        inputs, cam_relu, resize_mode, scales=(1.0, 0.5, 1.5))
     torch.testing.assert_close(cams, expected_cam)
     torch.testing.assert_close(logits, expected_logits)
+
+
+def test_relu_placement_matters_at_sign_changes():
+    """A +1/-1 step: rectifying after upsampling keeps the interpolated
+    zero crossing; rectifying first moves mass into the negative side."""
+    step = torch.tensor([[[[1.0, -1.0]]]])
+
+    def cam_fn(images):
+        return step.expand(images.shape[0], 1, 1, 2), torch.zeros(
+            images.shape[0], 1)
+
+    inputs = torch.zeros(1, 3, 1, 8)
+    before, _ = multi_scale_flip_cams(cam_fn, inputs)
+    after, _ = multi_scale_flip_cams(cam_fn, inputs,
+                                     cam_relu='after_upsample')
+    # bilinear 2 -> 8 pixels of [1, -1]: [1, 1, .75, .25, -.25, -.75, ..]
+    torch.testing.assert_close(
+        after[0, 0, 0], torch.tensor([1, 1, .75, .25, 0, 0, 0, 0]))
+    # of relu([1, -1]) = [1, 0]: [1, 1, .875, .625, .375, .125, 0, 0]
+    torch.testing.assert_close(
+        before[0, 0, 0], torch.tensor([1, 1, .875, .625, .375, .125, 0, 0]))
+
+
+def test_multi_scale_flip_cams_rejects_unknown_modes():
+    with pytest.raises(ValueError, match='cam_relu'):
+        multi_scale_flip_cams(_pool_cam_fn, torch.zeros(1, 3, 4, 4),
+                              cam_relu='never')
+    with pytest.raises(ValueError, match='resize mode'):
+        multi_scale_flip_cams(_pool_cam_fn, torch.zeros(1, 3, 4, 4),
+                              scales=(0.5, ), resize_mode='nearest')
 
 
 def test_cam_to_original_crops_unflips_and_resizes():

@@ -1,3 +1,4 @@
+import pytest
 import torch
 from mmengine.structures import PixelData
 
@@ -81,3 +82,42 @@ def test_test_batches_keep_dense_fields_at_image_size():
     assert out['inputs'].shape == (2, 3, 12, 14)
     assert out['data_samples'][0].gt_sem_seg.data.shape == (1, 10, 14)
     assert out['data_samples'][1].gt_sem_seg.data.shape == (1, 12, 9)
+
+
+def test_partner_batch_is_processed_like_the_anchor_batch():
+    preprocessor = MODELS.build(dict(type='WSSSDataPreprocessor'))
+    (img_a, sample_a), (img_b, sample_b) = _sample(10, 14, 0), _sample(
+        12, 9, 1)
+    (img_p, sample_p), (img_q, sample_q) = _sample(8, 8, 2), _sample(
+        6, 11, 3)
+    seg_q = sample_q.gt_sem_seg.data.clone()
+    out = preprocessor(
+        dict(inputs=[img_a, img_b], data_samples=[sample_a, sample_b],
+             partner_inputs=[img_p, img_q],
+             partner_data_samples=[sample_p, sample_q]), training=True)
+    assert set(out) == {'inputs', 'data_samples', 'partner_inputs',
+                        'partner_data_samples'}
+    assert out['inputs'].shape == (2, 3, 12, 14)
+    # the partner batch is padded to its own largest size
+    partner = out['partner_inputs']
+    assert partner.shape == (2, 3, 8, 11) and partner.dtype == torch.float32
+    torch.testing.assert_close(partner[1, :, :6],
+                               (img_q.flip(0).float() - MEAN) / STD)
+    assert torch.all(partner[1, :, 6:] == 0) and torch.all(
+        partner[0, :, :, 8:] == 0)
+    partner_samples = out['partner_data_samples']
+    assert partner_samples[1].gt_sem_seg.data.shape == (1, 8, 11)
+    assert torch.equal(partner_samples[1].gt_sem_seg.data[:, :6], seg_q)
+    assert torch.all(partner_samples[1].gt_sem_seg.data[:, 6:] == 255)
+    assert not partner_samples[0].valid_mask.data[..., 8:].any()
+
+
+def test_partner_inputs_without_samples_and_samples_without_inputs():
+    preprocessor = MODELS.build(dict(type='WSSSDataPreprocessor'))
+    image, sample = _sample(6, 5, 3)
+    out = preprocessor(
+        dict(inputs=[image], data_samples=[sample], partner_inputs=[image]))
+    assert out['partner_data_samples'] is None
+    torch.testing.assert_close(out['partner_inputs'], out['inputs'])
+    with pytest.raises(KeyError, match='partner_inputs'):
+        preprocessor(dict(inputs=[image], partner_data_samples=[sample]))

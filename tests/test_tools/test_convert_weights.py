@@ -3,7 +3,9 @@ import pytest
 import torch
 
 from tests.test_models.test_mxnet_params import pack_ndarray_list
+from tests.test_models.test_reference_checkpoints import net_gpp_shapes
 from tests.tool_loader import load_tool
+from wsstool.registry import MODELS
 
 @pytest.fixture(scope='module')
 def convert_tool():
@@ -66,3 +68,106 @@ def test_mxnet_resnet38d_rejects_bad_names(convert_tool, tmp_path, names,
 def test_unknown_converter(convert_tool, tmp_path):
     with pytest.raises(SystemExit):
         convert_tool.main(['caffe-vgg16', 'a', str(tmp_path / 'b.pth')])
+
+
+def _net_gpp_file(path, fc9_channels=21, edit=None, prefix=''):
+    """Save a Net_gpp-layout state dict whose i-th tensor is filled with i;
+    broadcast tensors keep the file tiny. ``edit(dict)`` alters it first."""
+    state_dict = {
+        prefix + key: torch.tensor(0) if not shape else torch.tensor(
+            float(index)).expand(shape)
+        for index, (key, shape) in enumerate(
+            net_gpp_shapes(fc9_channels).items())
+    }
+    if edit is not None:
+        edit(state_dict)
+    torch.save(state_dict, str(path))
+    return state_dict
+
+
+def _wsstool_key(key):
+    if key.startswith('gconv'):
+        return 'head.pooling.' + key
+    if key.startswith(('fc8', 'bn8', 'fc9')):
+        return 'head.' + key
+    return 'backbone.' + key
+
+
+@pytest.mark.parametrize('fc9_channels, variant, prefix', [
+    (21, 'KTSE/KTSE+', ''),
+    (20, 'AEFT', ''),
+    (21, 'KTSE/KTSE+', 'module.'),
+])
+def test_reference_stage1_end_to_end(convert_tool, tmp_path, capsys,
+                                     fc9_channels, variant, prefix):
+    src, dst = tmp_path / 'net.pth', tmp_path / 'out' / 'gpp.pth'
+    reference = _net_gpp_file(src, fc9_channels, prefix=prefix)
+
+    convert_tool.main(['reference-stage1', str(src), str(dst)])
+
+    checkpoint = torch.load(str(dst), weights_only=True)
+    assert set(checkpoint) == {'state_dict', 'meta'}
+    state_dict = checkpoint['state_dict']
+    assert len(state_dict) == 241
+    for key, value in reference.items():
+        converted = state_dict[_wsstool_key(key[len(prefix):])]
+        # every tensor holds one distinct value: compare shape and a corner
+        assert converted.shape == value.shape
+        assert converted[(0, ) * value.dim()] == value[(0, ) * value.dim()]
+    with_background = fc9_channels == 21
+    assert checkpoint['meta'] == dict(
+        converter='reference-stage1',
+        source='net.pth',
+        variant=variant,
+        model=dict(
+            type='CAMClassifier',
+            backbone=dict(type='ResNet38d', dropouts=(0.2, 0.2)),
+            head=dict(type='GPPCAMHead', with_background=with_background)))
+    with torch.device('meta'):
+        model = MODELS.build(checkpoint['meta']['model'])
+    model.load_state_dict(state_dict, strict=True, assign=True)
+    assert capsys.readouterr().out.strip() == (
+        f'Converted 241 tensors from {src} to {dst}; dropped 0')
+
+
+def _drop(key):
+    return lambda sd: sd.pop(key)
+
+
+def _set(key, value):
+    return lambda sd: sd.__setitem__(key, value)
+
+
+@pytest.mark.parametrize('edit, error, message', [
+    (_drop('b4_3.conv_branch2a.weight'), KeyError,
+     r"missing key 'b4_3.conv_branch2a.weight' \(1 missing\); expected the "
+     '241 keys'),
+    (_drop('gconv2.att_n.0.weight'), KeyError,
+     "missing key 'gconv2.att_n.0.weight'"),
+    (_set('fc10.weight', torch.zeros(1)), KeyError,
+     r"unexpected key 'fc10.weight' \(1 unexpected\)"),
+    (_set('gconv1.att_p.0.weight', torch.zeros(2, 42, 3, 3)), ValueError,
+     r"'gconv1.att_p.0.weight' has shape \(2, 42, 3, 3\); expected "
+     r'\(2, 40, 3, 3\)'),
+    (_set('fc9.weight', torch.zeros(19, 256, 1, 1)), ValueError,
+     r'fc9.weight has shape \(19, 256, 1, 1\); expected 21 \(KTSE/KTSE\+\) '
+     r'or 20 \(AEFT\)'),
+    (_drop('fc9.weight'), KeyError, 'no fc9.weight'),
+], ids=['missing-conv', 'missing-gate', 'unexpected', 'shape', 'fc9-channels',
+        'no-fc9'])
+def test_reference_stage1_rejects_bad_state_dicts(convert_tool, tmp_path,
+                                                  edit, error, message):
+    src, dst = tmp_path / 'net.pth', tmp_path / 'out.pth'
+    _net_gpp_file(src, edit=edit)
+    with pytest.raises(error, match=message):
+        convert_tool.main(['reference-stage1', str(src), str(dst)])
+    assert not dst.exists()
+
+
+def test_reference_stage1_rejects_nested_checkpoint(convert_tool, tmp_path):
+    src, dst = tmp_path / 'net.pth', tmp_path / 'out.pth'
+    torch.save({'state_dict': {'fc9.weight': torch.zeros(21, 256, 1, 1)}},
+               str(src))
+    with pytest.raises(ValueError, match='expected a plain state dict'):
+        convert_tool.main(['reference-stage1', str(src), str(dst)])
+    assert not dst.exists()

@@ -5,7 +5,7 @@ import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
-from wsstool.models.utils import check_state_dict_shapes
+from wsstool.models.utils import check_state_dict_shapes, map_unprefixed_keys
 from wsstool.utils.checkpoint import load_from_local
 
 
@@ -29,15 +29,19 @@ def read_state_dict(filename: str) -> dict:
 def check_checkpoint_shapes(model: nn.Module, filename: str) -> dict:
     """Read ``filename`` and check that its tensors fit ``model``.
 
+    Keys of a reference checkpoint without module prefixes (e.g. KTSE's
+    ``039net_main.pth``) are first mapped to the model's names.
+
     Returns:
-        dict: The checkpoint's state dict.
+        dict: The checkpoint's state dict, in the model's key names.
 
     Raises:
         ValueError: a tensor's shape differs between model and checkpoint,
             e.g. the class count of config and checkpoint (both named).
     """
     module = model.module if is_model_wrapper(model) else model
-    state_dict = read_state_dict(filename)
+    state_dict = map_unprefixed_keys(
+        read_state_dict(filename), module.state_dict().keys())
     check_state_dict_shapes(module, state_dict, filename)
     return state_dict
 

@@ -8,8 +8,9 @@ from torch import Tensor, nn
 
 from wsstool.registry import MODELS
 from wsstool.structures import WSSSDataSample
-from ..utils import (CAM_NORMS, cam_to_original, multi_scale_flip_cams,
-                     normalize_cam)
+from ..utils import (CAM_NORMS, CAM_RELU_MODES, RESIZE_MODES,
+                     cam_to_original, multi_scale_flip_cams, normalize_cam)
+from ..utils.unprefixed_keys import map_unprefixed_keys
 
 _TEST_CFG_DEFAULTS = dict(
     scales=(1.0, ),
@@ -17,7 +18,9 @@ _TEST_CFG_DEFAULTS = dict(
     norm='max',
     classes='gt',
     score_thr=0.5,
-    upsample_stride=None)
+    upsample_stride=None,
+    cam_relu='before_upsample',
+    resize_mode='bilinear')
 
 
 def _is_number(value) -> bool:
@@ -52,6 +55,11 @@ def _parse_test_cfg(test_cfg: Optional[dict]) -> dict:
     if cfg['norm'] not in CAM_NORMS:
         raise ValueError(f'CAMClassifier test_cfg.norm={cfg["norm"]!r}; '
                          f'expected one of {CAM_NORMS}.')
+    for key, choices in (('cam_relu', CAM_RELU_MODES),
+                         ('resize_mode', RESIZE_MODES)):
+        if cfg[key] not in choices:
+            raise ValueError(f'CAMClassifier test_cfg.{key}={cfg[key]!r}; '
+                             f'expected one of {choices}.')
     if cfg['classes'] not in ('gt', 'pred'):
         raise ValueError(f'CAMClassifier test_cfg.classes='
                          f"{cfg['classes']!r}; expected 'gt' or 'pred'.")
@@ -72,9 +80,12 @@ class CAMClassifier(BaseModel):
       sigmoid scores.
 
     Prediction, for the whole batch at once per scale (``test_cfg``):
-    the padded batch is rescaled by each of ``scales`` (bilinear,
-    ``align_corners=False``; IRN rescales with bicubic PIL resizing), run
-    together with its h-flip when ``flip``, the flipped CAMs are un-flipped,
+    the padded batch is rescaled by each of ``scales`` (``resize_mode``
+    ``'bilinear'``, or ``'bicubic'``: antialiased like the PIL bicubic
+    resizing of IRN/PSA/AEFT/KTSE), run together with its h-flip when
+    ``flip``; the head's raw class maps are rectified before or after
+    upsampling (``cam_relu``: ``'before_upsample'`` as IRN/PSA,
+    ``'after_upsample'`` as AEFT/KTSE), the flipped CAMs are un-flipped,
     every CAM is upsampled to the batch size (with ``upsample_stride`` s: to
     the size rounded up to a multiple of s, then cropped, as IRN does with
     s = 16) and summed; then, per image,
@@ -86,6 +97,10 @@ class CAMClassifier(BaseModel):
     > 0.5); ``'pred'`` keeps classes whose sigmoid score (of the logits
     averaged over all passes) exceeds ``score_thr``, for unlabelled images.
 
+    Checkpoints of the reference implementations, whose keys carry no
+    ``backbone.``/``head.`` prefix (e.g. KTSE's ``039net_main.pth``), load
+    directly: their keys are mapped to this model's names on loading.
+
     Args:
         backbone (dict): Backbone config, returns a tuple of feature maps.
         head (dict): :class:`CAMHead`-like config with ``forward``, ``cam``
@@ -94,8 +109,9 @@ class CAMClassifier(BaseModel):
             ``WSSSDataPreprocessor()``.
         train_cfg (dict, optional): Training options of subclasses.
         test_cfg (dict, optional): ``scales``, ``flip``, ``norm``,
-            ``classes``, ``score_thr``, ``upsample_stride`` (defaults
-            ``(1.0,)``, False, ``'max'``, ``'gt'``, 0.5, None).
+            ``classes``, ``score_thr``, ``upsample_stride``, ``cam_relu``,
+            ``resize_mode`` (defaults ``(1.0,)``, False, ``'max'``,
+            ``'gt'``, 0.5, None, ``'before_upsample'``, ``'bilinear'``).
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -116,6 +132,17 @@ class CAMClassifier(BaseModel):
         self.head = MODELS.build(head)
         self.train_cfg = train_cfg
         self.test_cfg = _parse_test_cfg(test_cfg)
+        self._register_load_state_dict_pre_hook(self._map_reference_keys)
+
+    def _map_reference_keys(self, state_dict: dict, prefix: str,
+                            *args) -> None:
+        """Rename unprefixed reference checkpoint keys in place (a
+        ``load_state_dict`` pre-hook)."""
+        if prefix:
+            return
+        mapped = map_unprefixed_keys(state_dict, self.state_dict().keys())
+        state_dict.clear()
+        state_dict.update(mapped)
 
     def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, ...]:
         """Backbone features of (B, 3, H, W) images."""
@@ -137,7 +164,7 @@ class CAMClassifier(BaseModel):
         if mode == 'loss':
             return self.loss(inputs, data_samples)
         if mode == 'tensor':
-            return self.head(self.extract_feat(inputs))
+            return self.head.cam_and_logits(self.extract_feat(inputs))[1]
         if mode == 'predict':
             return self.predict(inputs, data_samples)
         raise ValueError(f'CAMClassifier mode {mode!r}; expected "loss", '
@@ -165,9 +192,9 @@ class CAMClassifier(BaseModel):
             [torch.as_tensor(s.gt_label).float() for s in data_samples])
 
     def _cam_and_logits(self, inputs: Tensor) -> Tuple[Tensor, Tensor]:
-        """CAMs (N, C, h, w) and logits (N, C) from one backbone pass."""
-        feats = self.extract_feat(inputs)
-        return self.head.cam(feats), self.head(feats)
+        """Raw class maps (N, C, h, w) and logits (N, C) from one backbone
+        pass."""
+        return self.head.cam_and_logits(self.extract_feat(inputs))
 
     def predict(self,
                 inputs: Tensor,
@@ -195,7 +222,7 @@ class CAMClassifier(BaseModel):
         cfg = self.test_cfg
         cams, logits = multi_scale_flip_cams(
             self._cam_and_logits, inputs, cfg['scales'], cfg['flip'],
-            cfg['upsample_stride'])
+            cfg['upsample_stride'], cfg['cam_relu'], cfg['resize_mode'])
         scores = logits.sigmoid()
         for cam, score, sample in zip(cams, scores, data_samples):
             keys = self._select_classes(sample, score)

@@ -1,5 +1,5 @@
 """Batch normalisation and padding of images and their dense annotations."""
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import torch.nn.functional as F
 from mmengine.model import ImgDataPreprocessor
@@ -22,6 +22,12 @@ class WSSSDataPreprocessor(ImgDataPreprocessor):
     booleans with False. At test time the dense fields keep each image's own
     size, since predictions are mapped back to the original resolution and
     evaluated against them there.
+
+    Paired batches (see :class:`wsstool.datasets.ClassPairedDataset`) also
+    carry ``partner_inputs`` and ``partner_data_samples``; they are processed
+    exactly like ``inputs``/``data_samples`` (padded to their own batch
+    size) and returned under the same keys, which mmengine passes to the
+    model's ``forward`` as keyword arguments.
 
     Args:
         mean (Sequence[float]): RGB mean. Defaults to ImageNet's.
@@ -53,18 +59,40 @@ class WSSSDataPreprocessor(ImgDataPreprocessor):
             gt_sem_seg=seg_pad_val, conf_mask=False, valid_mask=False)
 
     def forward(self, data: dict, training: bool = False) -> dict:
-        """Normalise and pad a batch.
+        """Normalise and pad a batch (and its partner batch, if any).
 
         Args:
             data (dict): ``inputs`` (list of uint8 (3, H_i, W_i) or a
-                (B, 3, H, W) tensor) and optional ``data_samples``.
+                (B, 3, H, W) tensor) and optional ``data_samples``; for
+                paired batches also ``partner_inputs`` and optional
+                ``partner_data_samples`` of the same form.
             training (bool): Pad the dense fields too (training batches).
 
         Returns:
             dict: ``inputs`` float (B, 3, H, W) and ``data_samples`` (list;
-            in training with dense fields padded to (1, H, W)) or None.
+            in training with dense fields padded to (1, H, W)) or None; for
+            paired batches also ``partner_inputs`` and
+            ``partner_data_samples`` in the same form.
         """
-        data = super().forward(data, training)
+        batch = self._process(data['inputs'], data.get('data_samples'),
+                              training)
+        if 'partner_inputs' in data:
+            partner = self._process(data['partner_inputs'],
+                                    data.get('partner_data_samples'),
+                                    training)
+            batch.update(
+                partner_inputs=partner['inputs'],
+                partner_data_samples=partner['data_samples'])
+        elif 'partner_data_samples' in data:
+            raise KeyError('the batch has partner_data_samples but no '
+                           'partner_inputs')
+        return batch
+
+    def _process(self, inputs: Union[Tensor, Sequence[Tensor]],
+                 data_samples: Optional[list], training: bool) -> dict:
+        """Normalise and pad one batch of images and its data samples."""
+        data = super().forward(
+            dict(inputs=inputs, data_samples=data_samples), training)
         inputs, data_samples = data['inputs'], data['data_samples']
         if training and data_samples is not None:
             for sample in data_samples:

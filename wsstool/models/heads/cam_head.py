@@ -1,5 +1,5 @@
 """Classification head whose 1x1 conv gives class activation maps."""
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch.nn.functional as F
 from mmengine.model import BaseModule
@@ -59,6 +59,11 @@ class CAMHead(BaseModule):
     def cam(self, feats: Sequence[Tensor]) -> Tensor:
         """CAMs (B, C, h, w) = relu(conv(features))."""
         return F.relu(self.conv_cls(feats[self.in_index]))
+
+    def cam_and_logits(self, feats: Sequence[Tensor]) -> Tuple[Tensor, Tensor]:
+        """Raw class maps (B, C, h, w) = conv(features) and the logits
+        (B, C) of :meth:`forward`."""
+        return self.conv_cls(feats[self.in_index]), self(feats)
 
     def loss(self, feats: Sequence[Tensor],
              gt_labels: Tensor) -> Dict[str, Tensor]:

@@ -1,3 +1,10 @@
+from .activation_hinge_loss import ActivationHingeLoss
+from .gap_alignment_loss import GAPAlignmentLoss
 from .multilabel_soft_margin import MultiLabelSoftMarginLoss
+from .self_supervised_seg_loss import SelfSupervisedSegLoss
+from .triplet_repulsion_loss import TripletRepulsionLoss
 
-__all__ = ['MultiLabelSoftMarginLoss']
+__all__ = [
+    'ActivationHingeLoss', 'GAPAlignmentLoss', 'MultiLabelSoftMarginLoss',
+    'SelfSupervisedSegLoss', 'TripletRepulsionLoss'
+]

@@ -1,12 +1,19 @@
-from .cam_ops import (CAM_NORMS, cam_to_original, multi_scale_flip_cams,
-                      normalize_cam, scaled_size)
+from .cam_ops import (CAM_NORMS, CAM_RELU_MODES, RESIZE_MODES,
+                      cam_to_original, multi_scale_flip_cams, normalize_cam,
+                      rescale_images, scaled_size)
 from .mxnet_params import load_mxnet_params
+from .negative_mining import mine_disjoint_negatives
 from .resnet38d_mapping import mxnet_to_resnet38d_name
 from .norm import set_bn_eval
+from .online_pseudo_label import par_pseudo_labels
 from .state_dict import check_state_dict_shapes
+from .unprefixed_keys import map_unprefixed_keys
 
 __all__ = [
-    'CAM_NORMS', 'cam_to_original', 'check_state_dict_shapes',
-    'load_mxnet_params', 'multi_scale_flip_cams', 'mxnet_to_resnet38d_name',
-    'normalize_cam', 'scaled_size', 'set_bn_eval'
+    'CAM_NORMS', 'CAM_RELU_MODES', 'RESIZE_MODES', 'cam_to_original',
+    'check_state_dict_shapes', 'load_mxnet_params', 'map_unprefixed_keys',
+    'mine_disjoint_negatives', 'multi_scale_flip_cams',
+    'mxnet_to_resnet38d_name', 'normalize_cam', 'par_pseudo_labels',
+    'rescale_images',
+    'scaled_size', 'set_bn_eval'
 ]

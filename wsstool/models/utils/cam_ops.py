@@ -64,37 +64,67 @@ def scaled_size(size: Sequence[int], scale: float) -> Tuple[int, int]:
             max(1, int(round(size[1] * scale))))
 
 
+CAM_RELU_MODES = ('before_upsample', 'after_upsample')
+RESIZE_MODES = ('bilinear', 'bicubic')
+
+
+def rescale_images(images: Tensor, size: Sequence[int], mode: str) -> Tensor:
+    """Resize a (N, 3, h, w) batch to ``size`` (h', w').
+
+    ``'bilinear'``: ``align_corners=False``. ``'bicubic'``: antialiased
+    bicubic, whose kernel (a = -0.5, widened when downscaling) follows PIL's
+    ``Image.BICUBIC`` that IRN/PSA/AEFT/KTSE rescale their test images with;
+    the references resize uint8 images, so values still differ by rounding.
+    """
+    if mode not in RESIZE_MODES:
+        raise ValueError(f'Unknown resize mode {mode!r}; expected one of '
+                         f'{RESIZE_MODES}.')
+    return F.interpolate(
+        images, size=tuple(size), mode=mode, align_corners=False,
+        antialias=mode == 'bicubic')
+
+
 def multi_scale_flip_cams(
         cam_fn: Callable[[Tensor], Tuple[Tensor, Tensor]],
         inputs: Tensor,
         scales: Sequence[float] = (1.0, ),
         flip: bool = False,
-        upsample_stride: Optional[int] = None) -> Tuple[Tensor, Tensor]:
+        upsample_stride: Optional[int] = None,
+        cam_relu: str = 'before_upsample',
+        resize_mode: str = 'bilinear') -> Tuple[Tensor, Tensor]:
     """Sum CAMs of a batch over rescaled and horizontally flipped copies.
 
-    For each scale the batch is resized (bilinear, ``align_corners=False``);
-    with ``flip`` the batch and its h-flip run as one batch of 2B images.
-    Each CAM is un-flipped, bilinearly upsampled to the input size and
-    summed over scales and flips. Logits are averaged over the same passes.
-    With ``upsample_stride`` s, each CAM is upsampled to the input size
-    rounded up to a multiple of s and then cropped to the input size (IRN's
-    ``make_cam`` with s = 16), which aligns the CAM grid with the network's
-    stride instead of stretching it over the image.
+    For each scale the batch is resized (:func:`rescale_images` with
+    ``resize_mode``); with ``flip`` the batch and its h-flip run as one batch
+    of 2B images. Each class map is rectified (``cam_relu``), un-flipped,
+    bilinearly upsampled to the input size and summed over scales and flips.
+    Logits are averaged over the same passes. With ``upsample_stride`` s,
+    each CAM is upsampled to the input size rounded up to a multiple of s and
+    then cropped to the input size (IRN's ``make_cam`` with s = 16), which
+    aligns the CAM grid with the network's stride instead of stretching it
+    over the image.
 
     Args:
-        cam_fn (Callable): Maps images (N, 3, h, w) to ``(cams, logits)``
-            with cams (N, C, h', w') and logits (N, C).
+        cam_fn (Callable): Maps images (N, 3, h, w) to ``(maps, logits)``
+            with raw class maps (N, C, h', w') and logits (N, C).
         inputs (Tensor): (B, 3, H, W) normalised images.
         scales (Sequence[float]): Rescaling factors.
         flip (bool): Also run the h-flipped images.
         upsample_stride (int, optional): See above; None upsamples straight
             to the input size.
+        cam_relu (str): ``'before_upsample'`` (IRN, PSA: relu(conv) on the
+            feature grid) or ``'after_upsample'`` (AEFT, KTSE: the raw map is
+            upsampled, then rectified).
+        resize_mode (str): ``'bilinear'`` or ``'bicubic'``.
 
     Returns:
         tuple[Tensor, Tensor]: cams (B, C, H, W) summed over
         ``len(scales) * (1 + flip)`` passes and logits (B, C) averaged over
         them.
     """
+    if cam_relu not in CAM_RELU_MODES:
+        raise ValueError(f'Unknown cam_relu {cam_relu!r}; expected one of '
+                         f'{CAM_RELU_MODES}.')
     batch_size, size = inputs.shape[0], inputs.shape[-2:]
     up_size = tuple(size) if upsample_stride is None else tuple(
         math.ceil(length / upsample_stride) * upsample_stride
@@ -103,15 +133,18 @@ def multi_scale_flip_cams(
     for scale in scales:
         images = inputs
         if scale != 1.0:
-            images = F.interpolate(
-                inputs, size=scaled_size(size, scale), mode='bilinear',
-                align_corners=False)
+            images = rescale_images(inputs, scaled_size(size, scale),
+                                    resize_mode)
         if flip:
             images = torch.cat([images, images.flip(-1)])
         cams, logits = cam_fn(images)
+        if cam_relu == 'before_upsample':
+            cams = F.relu(cams)
         cams = F.interpolate(
             cams, size=up_size, mode='bilinear',
             align_corners=False)[..., :size[0], :size[1]]
+        if cam_relu == 'after_upsample':
+            cams = F.relu(cams)
         if flip:
             cams = cams[:batch_size] + cams[batch_size:].flip(-1)
             logits = logits[:batch_size] + logits[batch_size:]

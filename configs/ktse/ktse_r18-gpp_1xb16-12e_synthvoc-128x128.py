@@ -1,0 +1,30 @@
+# KTSE on the built-in SynthVOC, sized for a CPU: the ResNet-18 of the CAM
+# baseline with the GPP head (background channel), the baseline's schedule
+# and budget (12 epochs, batch 16), erasing losses from epoch T = 4, every
+# anchor paired with an image sharing a class.
+_base_ = [
+    '../_base_/models/gpp_r18_synthvoc.py',
+    '../_base_/datasets/synthvoc_cls.py',
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/adamw_12e_synthvoc.py',
+]
+train_dataloader = dict(
+    dataset=dict(
+        _delete_=True,
+        type='ClassPairedDataset',
+        dataset=_base_.train_dataloader.dataset))
+model = dict(
+    type='KTSE',
+    head=dict(with_background=True),
+    eraser=dict(type='HardThresholdEraser', threshold=0.6),
+    inter_eraser=dict(
+        type='SimulatedInterImageEraser', num_pairs=4, dim='height'),
+    refiner=dict(type='PAR', dilations=(1, 2, 4, 8, 12, 24), num_iter=10),
+    pseudo_label_cfg=dict(high_bg=0.30, low_bg=0.15, scale=0.5),
+    mask_thr=0.6,
+    erase_start_epoch=4)
+custom_hooks = [
+    dict(type='TotalBatchSizeHook'),
+    dict(type='SyncBuffersHook'),
+    dict(type='TrainEpochHook'),
+]
