@@ -2,6 +2,8 @@
 # baseline with the GPP head (background channel), the baseline's schedule
 # and budget (12 epochs, batch 16), erasing losses from epoch T = 4, every
 # anchor paired with an image sharing a class.
+# Faithfulness: AdamW as every SynthVOC config, so the reference's SGD
+# quirks do not apply; the losses use the reference's options (see README).
 _base_ = [
     '../_base_/models/gpp_r18_synthvoc.py',
     '../_base_/datasets/synthvoc_cls.py',

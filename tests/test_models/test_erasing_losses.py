@@ -74,8 +74,7 @@ def test_gap_alignment_rejects_label_mismatch():
 # --------------------------------------------------------------------------
 # ActivationHingeLoss
 # --------------------------------------------------------------------------
-def _hinge_by_loops(target, source, labels, mask, weight, margin, scale,
-                    relu_inputs):
+def _hinge_by_loops(target, source, labels, mask, weight, margin, scale):
     target, source, labels = target.numpy(), source.numpy(), labels.numpy()
     num_b, num_c, height, width = target.shape
     total = 0.0
@@ -84,8 +83,6 @@ def _hinge_by_loops(target, source, labels, mask, weight, margin, scale,
             for i in range(height):
                 for j in range(width):
                     t, s = target[b, c, i, j], source[b, c, i, j]
-                    if relu_inputs:
-                        t, s = max(t, 0.0), max(s, 0.0)
                     m = 1.0 if mask is None else mask[b, 0, i, j].item()
                     total += max(scale * t * m - s * m - margin,
                                  0.0) * labels[b, c]
@@ -93,20 +90,17 @@ def _hinge_by_loops(target, source, labels, mask, weight, margin, scale,
 
 
 @pytest.mark.parametrize('with_mask', [False, True])
-@pytest.mark.parametrize('margin,scale,relu_inputs', [(0.05, 1.0, False),
-                                                      (0.05, 1.3, False),
-                                                      (0.0, 1.0, True),
-                                                      (0.2, 1.3, True)])
-def test_activation_hinge_matches_loops(with_mask, margin, scale,
-                                        relu_inputs):
+@pytest.mark.parametrize('margin,scale', [(0.05, 1.0), (0.05, 1.3),
+                                          (0.0, 1.0), (0.2, 1.3)])
+def test_activation_hinge_matches_loops(with_mask, margin, scale):
     torch.manual_seed(2)
     target, source = torch.randn(2, 3, 3, 4), torch.randn(2, 3, 3, 4)
     mask = (torch.rand(2, 1, 3, 4) > 0.4).float() if with_mask else None
     loss_fn = MODELS.build(
         dict(type='ActivationHingeLoss', loss_weight=0.7, margin=margin,
-             scale=scale, relu_inputs=relu_inputs))
+             scale=scale))
     expected = _hinge_by_loops(target, source, _labels(), mask, 0.7, margin,
-                               scale, relu_inputs)
+                               scale)
     loss = loss_fn(target, source, _labels(), mask)
     assert loss.item() == pytest.approx(expected, rel=1e-5)
     assert expected > 0
@@ -124,13 +118,9 @@ def test_activation_hinge_hand_values():
     scaled = MODELS.build(dict(type='ActivationHingeLoss', scale=1.3))
     # relu(1.3 - 0.5 - 0.05) / 2
     assert scaled(target, source, labels, mask).item() == pytest.approx(0.375)
-    # without mask pixel 1: relu(5 + 3 - 0.05) = 7.95; with ReLU'd inputs
-    # relu(5 - 0 - 0.05) = 4.95
+    # without mask pixel 1: relu(5 + 3 - 0.05) = 7.95
     assert plain(target, source, labels).item() == pytest.approx(
         (0.45 + 7.95) / 2)
-    relu_in = MODELS.build(dict(type='ActivationHingeLoss', relu_inputs=True))
-    assert relu_in(target, source, labels).item() == pytest.approx(
-        (0.45 + 4.95) / 2)
     # the absent class contributes nothing
     assert plain(target, source, torch.tensor([[0.0]])).item() == 0
 
@@ -282,7 +272,8 @@ def _ce(logits, target):
 
 
 def _ssr_by_loops(seg_logits, pseudo_labels, labels, fg_cam, relu_logits,
-                  weights=(1.0, 0.0125, 0.005), thr=0.2):
+                  weights=(1.0, 0.0125, 0.005), thr=0.2,
+                  fg_single_class_only=True):
     logits = seg_logits.tolist()
     num_b, num_k, height, width = seg_logits.shape
     bg, fg, inter, num_inter = [], [], 0.0, 0
@@ -296,7 +287,8 @@ def _ssr_by_loops(seg_logits, pseudo_labels, labels, fg_cam, relu_logits,
                 label = int(pseudo_labels[b, i, j])
                 if label == 0:
                     bg.append(_ce(pix, 0))
-                elif label != 255 and num_present == 1:
+                elif label != 255 and (num_present == 1
+                                       or not fg_single_class_only):
                     fg.append(_ce(pix, label))
                 if num_present > 1 and fg_cam[b, 0, i, j] > thr:
                     ranked = sorted(pix[1:])
@@ -319,14 +311,17 @@ def _ssr_batch():
 
 
 @pytest.mark.parametrize('relu_logits', [True, False])
-def test_ssr_matches_loops(relu_logits):
+@pytest.mark.parametrize('fg_single_class_only', [True, False])
+def test_ssr_matches_loops(relu_logits, fg_single_class_only):
     seg_logits, pseudo_labels, labels, fg_cam = _ssr_batch()
     losses = MODELS.build(
-        dict(type='SelfSupervisedSegLoss', relu_logits=relu_logits))(
-            seg_logits, pseudo_labels, labels, fg_cam)
+        dict(type='SelfSupervisedSegLoss', relu_logits=relu_logits,
+             fg_single_class_only=fg_single_class_only))(
+                 seg_logits, pseudo_labels, labels, fg_cam)
     assert list(losses) == ['loss_seg_bg', 'loss_seg_fg', 'loss_seg_inter']
     expected = _ssr_by_loops(seg_logits, pseudo_labels, labels, fg_cam,
-                             relu_logits)
+                             relu_logits,
+                             fg_single_class_only=fg_single_class_only)
     for value, want in zip(losses.values(), expected):
         assert value.item() == pytest.approx(want, rel=1e-5, abs=1e-7)
     assert expected[2] < 0  # the runner-up lies below the winner

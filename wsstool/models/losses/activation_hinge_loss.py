@@ -25,10 +25,8 @@ class ActivationHingeLoss(nn.Module):
     * KTSE knowledge transfer L_kt: ``target`` = the single-image CAMs
       stacked like the composed image (the reference), ``source`` = CAM of
       the composed image, ``labels`` = the union of both images' labels, no
-      mask. The KTSE+ reading sets ``relu_inputs=True``; it applies the ReLU
-      before upsampling to 2H x W, so pass maps upsampled after the ReLU to
-      reproduce that order exactly (bilinear upsampling keeps them
-      non-negative).
+      mask. The KTSE+ reading passes rectified CAMs upsampled to the
+      composed image (the model rectifies before upsampling, as that code).
 
     Both references let the gradient reach both maps. ``detach_reference``
     stops the gradient through ``target``.
@@ -37,8 +35,6 @@ class ActivationHingeLoss(nn.Module):
         loss_weight (float): Multiplier of the loss. Defaults to 1.0.
         margin (float): Tolerated shortfall of ``source``. Defaults to 0.05.
         scale (float): Factor applied to ``target``. Defaults to 1.0.
-        relu_inputs (bool): Apply ReLU to ``target`` and ``source`` first.
-            Defaults to False (raw CAMs, as KTSE).
         detach_reference (bool): Stop the gradient through ``target``.
             Defaults to False.
     """
@@ -47,13 +43,11 @@ class ActivationHingeLoss(nn.Module):
                  loss_weight: float = 1.0,
                  margin: float = 0.05,
                  scale: float = 1.0,
-                 relu_inputs: bool = False,
                  detach_reference: bool = False) -> None:
         super().__init__()
         self.loss_weight = loss_weight
         self.margin = margin
         self.scale = scale
-        self.relu_inputs = relu_inputs
         self.detach_reference = detach_reference
 
     def forward(self,
@@ -82,8 +76,6 @@ class ActivationHingeLoss(nn.Module):
                 f'{tuple(labels.shape)}.')
         if self.detach_reference:
             target = target.detach()
-        if self.relu_inputs:
-            target, source = F.relu(target), F.relu(source)
         if mask is not None:
             expected = (target.shape[0], 1, *target.shape[2:])
             if tuple(mask.shape) != expected:

@@ -20,7 +20,10 @@ class SelfSupervisedSegLoss(nn.Module):
     * ``loss_seg_bg = bg_weight * CE(P, label with foreground set to
       ignore)`` over all images.
     * ``loss_seg_fg = fg_weight * CE(P, label with background set to
-      ignore)`` over the single-class images (exactly one positive label).
+      ignore)`` over the single-class images (exactly one positive label;
+      KTSE's anchors), or over all images with ``fg_single_class_only=False``
+      (KTSE's composed images: the spec writes the term on the whole
+      composition).
     * ``loss_seg_inter = inter_weight * sum((V_2nd - sg(V_max)) * k) /
       (sum k + 1e-5)`` over the multi-class images (two or more labels),
       where ``V_max`` and ``V_2nd`` are the largest and second largest of
@@ -43,6 +46,8 @@ class SelfSupervisedSegLoss(nn.Module):
             Defaults to 0.2.
         relu_logits (bool): Apply ReLU to the logits before the losses.
             Defaults to True.
+        fg_single_class_only (bool): Restrict the foreground term to
+            single-class images. Defaults to True.
         ignore_index (int): Ignored pseudo-label value. Defaults to 255.
         loss_name (str): Prefix of the returned keys (``<loss_name>_bg``,
             ``_fg``, ``_inter``); it must start with ``loss`` so that the
@@ -55,6 +60,7 @@ class SelfSupervisedSegLoss(nn.Module):
                  inter_weight: float = 0.005,
                  inter_cam_thr: float = 0.2,
                  relu_logits: bool = True,
+                 fg_single_class_only: bool = True,
                  ignore_index: int = 255,
                  loss_name: str = 'loss_seg') -> None:
         super().__init__()
@@ -67,6 +73,7 @@ class SelfSupervisedSegLoss(nn.Module):
         self.inter_weight = inter_weight
         self.inter_cam_thr = inter_cam_thr
         self.relu_logits = relu_logits
+        self.fg_single_class_only = fg_single_class_only
         self.ignore_index = ignore_index
         self.loss_name = loss_name
 
@@ -130,9 +137,10 @@ class SelfSupervisedSegLoss(nn.Module):
 
         background = pseudo_labels == 0
         bg_targets = pseudo_labels.masked_fill(~background, self.ignore_index)
-        single_class = (num_present == 1)[:, None, None]
-        fg_targets = pseudo_labels.masked_fill(background | ~single_class,
-                                               self.ignore_index)
+        excluded = background
+        if self.fg_single_class_only:
+            excluded = excluded | (num_present != 1)[:, None, None]
+        fg_targets = pseudo_labels.masked_fill(excluded, self.ignore_index)
         losses = {
             f'{self.loss_name}_bg':
             self.bg_weight * self._cross_entropy(probs, bg_targets),

@@ -34,7 +34,8 @@ class KTSE(AdversarialErasingClassifier):
       non-discriminative region m = [max_c minmax(cam) * y < ``mask_thr``];
       ``loss_global`` (MGA global) aligns the GAP of the rectified CAMs of
       image and erased image.
-    * Online pseudo labels for anchors and partners: the max-normalised CAM
+    * Online pseudo labels for anchors and the partners of the composed
+      pairs (the other partners are not run): the max-normalised CAM
       with background 0.30 and 0.15, refined by ``refiner`` (PAR) at half
       resolution; pixels only certain at the low threshold are ignored.
       ``loss_seg_*`` (SSR) trains the background channel on them.
@@ -98,6 +99,7 @@ class KTSE(AdversarialErasingClassifier):
                  loss_seg_two: dict = dict(
                      type='SelfSupervisedSegLoss',
                      inter_weight=0.0,
+                     fg_single_class_only=False,
                      loss_name='loss_seg_two'),
                  local_alignment: str = 'feature',
                  transfer_alignment: str = 'feature_raw',
@@ -153,11 +155,15 @@ class KTSE(AdversarialErasingClassifier):
              ) -> Dict[str, Tensor]:
         """Named loss terms for (B, 3, H, W) anchors and their partners."""
         labels = self._stack_labels(data_samples)
+        partner_labels = self.stack_partner_labels(partner_data_samples)
         out = self.head_output(inputs)
         losses = dict(loss_cls=self.head.loss_cls(out.logits, labels))
         if not self.erasing_active:
             return losses
-        partner_labels = self.stack_partner_labels(partner_data_samples)
+        # only the first pairs are composed: the other partners are unused
+        num_pairs = min(self.inter_eraser.num_pairs, len(inputs))
+        partner_inputs = partner_inputs[:num_pairs]
+        partner_labels = partner_labels[:num_pairs]
         out_partner = self.head_output(partner_inputs)
         pseudo = self.pseudo_labels(inputs, out.cam, labels)
         partner_pseudo = self.pseudo_labels(partner_inputs, out_partner.cam,
@@ -175,16 +181,17 @@ class KTSE(AdversarialErasingClassifier):
             self.loss_seg(out.seg, pseudo, labels, erasing.fg_cam))
 
         compose = self.inter_eraser.compose
-        composed = compose(inputs, partner_inputs)
+        anchors = slice(None, num_pairs)
+        composed = compose(inputs[anchors], partner_inputs)
         composed_labels = self.inter_eraser.compose_labels(
-            labels, partner_labels)
+            labels[anchors], partner_labels)
         out_composed = self.head_output(composed)
         losses['loss_kt'] = self._transfer(
-            compose(out.cam, out_partner.cam), out_composed.cam,
+            compose(out.cam[anchors], out_partner.cam), out_composed.cam,
             composed_labels, composed.shape[-2:])
         losses.update(
             self.loss_seg_two(out_composed.seg,
-                              compose(pseudo, partner_pseudo),
+                              compose(pseudo[anchors], partner_pseudo),
                               composed_labels, None))
         return losses
 

@@ -1,0 +1,21 @@
+"""tools/benchmark_train_step.py runs every method's full training step."""
+import os.path as osp
+
+from tests.tool_loader import load_tool
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def test_step_times_are_printed_for_baseline_and_methods(capsys):
+    configs = [
+        osp.join(REPO, 'configs', 'cam',
+                 'cam_r18_1xb16-12e_synthvoc-128x128.py'),
+        osp.join(REPO, 'configs', 'ktse_plus',
+                 'ktse-plus_r18-gpp_1xb16-12e_synthvoc-128x128.py'),
+    ]
+    load_tool('benchmark_train_step').main(
+        [*configs, '--batch-size', '4', '--size', '32', '32', '--steps',
+         '1'])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and lines[1].endswith('1.00x')
+    assert 'ktse-plus' in lines[2] and 's/step' in lines[2]
