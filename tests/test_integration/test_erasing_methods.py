@@ -13,9 +13,9 @@ from .conftest import REPO, TINY_GENERATOR, as_cli
 from .test_dist_train import _free_port, _run
 
 KTSE_CONFIG = osp.join(REPO, 'configs', 'ktse',
-                       'ktse_r18-gpp_1xb16-12e_synthvoc-128x128.py')
+                       'ktse_r18_1xb16-12e_synthvoc-128x128.py')
 PLUGIN_CONFIG = osp.join(REPO, 'projects', 'patch_eraser',
-                         'ktse-patch_r18-gpp_1xb16-12e_synthvoc-128x128.py')
+                         'ktse-patch_r18_1xb16-12e_synthvoc-128x128.py')
 KTSE_LOSSES = ('loss_cls', 'loss_local', 'loss_global', 'loss_kt',
                'loss_seg_bg', 'loss_seg_fg', 'loss_seg_two_bg')
 

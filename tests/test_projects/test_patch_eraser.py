@@ -11,7 +11,7 @@ from wsstool.registry import ERASERS, MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'projects', 'patch_eraser',
-                  'ktse-patch_r18-gpp_1xb16-12e_synthvoc-128x128.py')
+                  'ktse-patch_r18_1xb16-12e_synthvoc-128x128.py')
 
 
 def test_config_swaps_in_the_plugin_eraser():

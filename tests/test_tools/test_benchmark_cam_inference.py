@@ -10,7 +10,7 @@ from wsstool.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'ktse',
-                  'ktse_r18-gpp_1xb16-12e_synthvoc-128x128.py')
+                  'ktse_r18_1xb16-12e_synthvoc-128x128.py')
 
 
 def test_batched_and_one_by_one_paths_agree():

@@ -11,7 +11,7 @@ def test_step_times_are_printed_for_baseline_and_methods(capsys):
         osp.join(REPO, 'configs', 'cam',
                  'cam_r18_1xb16-12e_synthvoc-128x128.py'),
         osp.join(REPO, 'configs', 'ktse_plus',
-                 'ktse-plus_r18-gpp_1xb16-12e_synthvoc-128x128.py'),
+                 'ktse-plus_r18_1xb16-12e_synthvoc-128x128.py'),
     ]
     load_tool('benchmark_train_step').main(
         [*configs, '--batch-size', '4', '--size', '32', '32', '--steps',

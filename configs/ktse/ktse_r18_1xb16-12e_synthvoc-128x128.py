@@ -1,11 +1,12 @@
 # KTSE on the built-in SynthVOC, sized for a CPU: the ResNet-18 of the CAM
-# baseline with the GPP head (background channel), the baseline's schedule
+# baseline with KTSE's head (background channel; GAP instead of GPP from
+# scratch, see _base_/models/erasing_r18_synthvoc.py), the baseline's schedule
 # and budget (12 epochs, batch 16), erasing losses from epoch T = 4, every
 # anchor paired with an image sharing a class.
 # Faithfulness: AdamW as every SynthVOC config, so the reference's SGD
 # quirks do not apply; the losses use the reference's options (see README).
 _base_ = [
-    '../_base_/models/gpp_r18_synthvoc.py',
+    '../_base_/models/erasing_r18_synthvoc.py',
     '../_base_/datasets/synthvoc_cls.py',
     '../_base_/default_runtime.py',
     '../_base_/schedules/adamw_12e_synthvoc.py',

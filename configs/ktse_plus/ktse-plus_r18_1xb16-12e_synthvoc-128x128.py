@@ -1,7 +1,7 @@
 # KTSE+ (reading) on the built-in SynthVOC, sized for a CPU: KTSE's SynthVOC
 # config with the KTSE+ differences. SynthVOC has 8 classes, so the memory
 # bank activates with 6 classes and 12 crops instead of 10 and 20.
-_base_ = ['../ktse/ktse_r18-gpp_1xb16-12e_synthvoc-128x128.py']
+_base_ = ['../ktse/ktse_r18_1xb16-12e_synthvoc-128x128.py']
 model = dict(
     type='KTSEPlus',
     eraser=dict(

@@ -1,11 +1,13 @@
 # AEFT on the built-in SynthVOC, sized for a CPU: the ResNet-18 of the CAM
-# baseline with the GPP head, the baseline's schedule and budget (12 epochs,
-# batch 16), soft erasing, attraction and triplet repulsion from epoch T = 4.
+# baseline with AEFT's head (GAP instead of GPP from scratch, see
+# _base_/models/erasing_r18_synthvoc.py), the baseline's schedule and budget
+# (12 epochs, batch 16), soft erasing, attraction and triplet repulsion
+# (on the pooled maps, here the CAMs) from epoch T = 4.
 # Faithfulness: AdamW as every SynthVOC config, so the reference's SGD
 # quirks do not apply; classification loss on every sample (the reference
 # uses the first 8 only: model.cls_loss_first_n=8).
 _base_ = [
-    '../_base_/models/gpp_r18_synthvoc.py',
+    '../_base_/models/erasing_r18_synthvoc.py',
     '../_base_/datasets/synthvoc_cls.py',
     '../_base_/default_runtime.py',
     '../_base_/schedules/adamw_12e_synthvoc.py',
