@@ -6,8 +6,8 @@ config and its ratio to the first.
     python tools/benchmark_train_step.py CONFIG [CONFIG ...]
         [--batch-size 16] [--size 128 128] [--steps 10] [--device cpu]
 
-Paired methods (KTSE, KTSE+) get a random partner batch sharing the anchor
-labels. Data loading is not timed.
+Methods trained on a ``ClassPairedDataset`` (KTSE, KTSE+) get a random
+partner batch with the anchors' labels. Data loading is not timed.
 """
 import argparse
 import statistics
@@ -70,9 +70,11 @@ def step_seconds(config: str, args: argparse.Namespace) -> float:
                              generator)
     data = dict(
         inputs=torch.randn(shape, generator=generator).to(device),
-        data_samples=samples,
-        partner_inputs=torch.randn(shape, generator=generator).to(device),
-        partner_data_samples=[sample.clone() for sample in samples])
+        data_samples=samples)
+    if cfg.train_dataloader.dataset.type == 'ClassPairedDataset':
+        data.update(
+            partner_inputs=torch.randn(shape, generator=generator).to(device),
+            partner_data_samples=[sample.clone() for sample in samples])
     times = []
     for step in range(args.steps + 2):
         if device.type == 'cuda':

@@ -181,7 +181,14 @@ def test_ktse_plus_uses_the_base_eraser_until_the_paste_starts():
     images, partners = _batch()
     losses = model.loss(images, _samples(LABELS), partner_inputs=partners,
                         partner_data_samples=_samples(PARTNER_LABELS))
-    assert 'loss_kt' in losses and torch.isfinite(sum(losses.values()))
+    assert 'loss_kt' in losses
+    # the copy-paste statistics are logged, not summed into the loss
+    assert losses['bank_items'] == model.eraser.num_bank_items
+    assert losses['pasted_images'] == len(model.eraser.last_paste)
+    loss, log_vars = model.parse_losses(losses)
+    assert 'bank_items' in log_vars
+    torch.testing.assert_close(
+        loss, sum(v for k, v in losses.items() if k.startswith('loss')))
 
 
 def test_ktse_plus_local_alignment_at_image_resolution():

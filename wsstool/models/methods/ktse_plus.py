@@ -1,4 +1,9 @@
 """KTSE+: a reading of a later KTSE code variant (not a published method)."""
+from typing import Dict
+
+import torch
+from torch import Tensor
+
 from wsstool.registry import MODELS
 from ..erasers.base import BaseEraser
 from .ktse import KTSE
@@ -23,6 +28,8 @@ class KTSEPlus(KTSE):
       foreground crops fills, and crops of absent classes are pasted into
       the erased region of uncertain images. In the epochs before that, the
       copy-paste eraser's ``base`` eraser (hard erasing) is used alone.
+      While it runs, the number of bank items and of pasted images of the
+      step are logged as ``bank_items`` and ``pasted_images`` (not losses).
 
     Args:
         paste_delay (int): Epochs after ``erase_start_epoch`` before the
@@ -59,6 +66,17 @@ class KTSEPlus(KTSE):
             raise ValueError(f'KTSEPlus paste_delay={paste_delay!r}; '
                              'expected an int >= 0.')
         self.paste_delay = paste_delay
+
+    def loss(self, *args, **kwargs) -> Dict[str, Tensor]:
+        """KTSE's loss terms, plus the copy-paste statistics."""
+        losses = super().loss(*args, **kwargs)
+        if self.erasing_active and self.active_eraser() is self.eraser:
+            device = losses['loss_cls'].device
+            losses['bank_items'] = torch.tensor(
+                float(self.eraser.num_bank_items), device=device)
+            losses['pasted_images'] = torch.tensor(
+                float(len(self.eraser.last_paste)), device=device)
+        return losses
 
     def active_eraser(self) -> BaseEraser:
         """The base eraser for ``paste_delay`` epochs after T, then the
