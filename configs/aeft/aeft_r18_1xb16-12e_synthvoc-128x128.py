@@ -12,18 +12,9 @@ _base_ = [
     '../_base_/default_runtime.py',
     '../_base_/schedules/adamw_12e_synthvoc.py',
 ]
-model = dict(
-    type='AEFT',
-    eraser=dict(type='SoftCAMEraser', threshold=0.6),
-    erase_start_epoch=4,
-    loss_attraction=dict(type='GAPAlignmentLoss', loss_weight=0.2),
-    loss_repulsion=dict(
-        type='TripletRepulsionLoss',
-        loss_weight=0.15,
-        margin=0.5,
-        low_thr=0.2,
-        high_thr=1.0,
-        min_hard_pairs=5))
+# eraser, loss weights and margin: the AEFT defaults, as listed in
+# aeft_r38d-gpp_1xb8-40e_voc12aug-320x320.py
+model = dict(type='AEFT', erase_start_epoch=4)
 custom_hooks = [
     dict(type='TotalBatchSizeHook'),
     dict(type='SyncBuffersHook'),

@@ -16,16 +16,9 @@ train_dataloader = dict(
         _delete_=True,
         type='ClassPairedDataset',
         dataset=_base_.train_dataloader.dataset))
-model = dict(
-    type='KTSE',
-    head=dict(with_background=True),
-    eraser=dict(type='HardThresholdEraser', threshold=0.6),
-    inter_eraser=dict(
-        type='SimulatedInterImageEraser', num_pairs=4, dim='height'),
-    refiner=dict(type='PAR', dilations=(1, 2, 4, 8, 12, 24), num_iter=10),
-    pseudo_label_cfg=dict(high_bg=0.30, low_bg=0.15, scale=0.5),
-    mask_thr=0.6,
-    erase_start_epoch=4)
+# erasers, PAR, thresholds and loss weights: the KTSE defaults, as listed in
+# ktse_r38d-gpp_1xb8-40e_voc12aug-320x320.py
+model = dict(type='KTSE', head=dict(with_background=True), erase_start_epoch=4)
 custom_hooks = [
     dict(type='TotalBatchSizeHook'),
     dict(type='SyncBuffersHook'),

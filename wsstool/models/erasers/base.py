@@ -89,10 +89,21 @@ class BaseEraser(nn.Module, metaclass=ABCMeta):
         """
 
 
-def check_threshold(threshold: float) -> float:
-    """Return ``threshold`` as a float if it lies in (0, 1], the range of
-    a foreground CAM; raise ``ValueError`` otherwise."""
-    if not 0 < threshold <= 1:
-        raise ValueError(f'threshold={threshold!r}: expected a value in '
-                         '(0, 1], the range of the foreground CAM')
-    return float(threshold)
+class ThresholdEraser(BaseEraser):
+    """Base of erasers that erase where the foreground CAM reaches
+    ``threshold``.
+
+    Args:
+        threshold (float): Foreground CAM value from which a pixel is
+            erased, in (0, 1].
+    """
+
+    def __init__(self, threshold: float = 0.6) -> None:
+        super().__init__()
+        if not 0 < threshold <= 1:
+            raise ValueError(f'threshold={threshold!r}: expected a value in '
+                             '(0, 1], the range of the foreground CAM')
+        self.threshold = float(threshold)
+
+    def extra_repr(self) -> str:
+        return f'threshold={self.threshold}'

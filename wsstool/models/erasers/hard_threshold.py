@@ -2,11 +2,11 @@
 from torch import Tensor
 
 from wsstool.registry import ERASERS
-from .base import BaseEraser, ErasingInputs, check_threshold
+from .base import ErasingInputs, ThresholdEraser
 
 
 @ERASERS.register_module()
-class HardThresholdEraser(BaseEraser):
+class HardThresholdEraser(ThresholdEraser):
     """Set the pixels whose foreground CAM reaches ``threshold`` to 0.
 
     ``erased = images * [fg_cam < threshold]``; 0 is the mean colour of the
@@ -17,15 +17,8 @@ class HardThresholdEraser(BaseEraser):
             erased, in (0, 1]. Defaults to 0.6 (KTSE).
     """
 
-    def __init__(self, threshold: float = 0.6) -> None:
-        super().__init__()
-        self.threshold = check_threshold(threshold)
-
     def forward(self, inputs: ErasingInputs) -> Tensor:
         """Return the (B, 3, H, W) images with the confident foreground
         erased."""
         keep = inputs.fg_cam < self.threshold
         return inputs.images * keep.to(inputs.images.dtype)
-
-    def extra_repr(self) -> str:
-        return f'threshold={self.threshold}'

@@ -2,11 +2,11 @@
 from torch import Tensor
 
 from wsstool.registry import ERASERS
-from .base import BaseEraser, ErasingInputs, check_threshold
+from .base import ErasingInputs, ThresholdEraser
 
 
 @ERASERS.register_module()
-class SoftCAMEraser(BaseEraser):
+class SoftCAMEraser(ThresholdEraser):
     """Erase the confident foreground and scale the rest by its CAM.
 
     ``erased = images * ([fg_cam < threshold] * fg_cam)``: pixels with
@@ -22,15 +22,8 @@ class SoftCAMEraser(BaseEraser):
             erased, in (0, 1]. Defaults to 0.6 (AEFT).
     """
 
-    def __init__(self, threshold: float = 0.6) -> None:
-        super().__init__()
-        self.threshold = check_threshold(threshold)
-
     def forward(self, inputs: ErasingInputs) -> Tensor:
         """Return the (B, 3, H, W) softly erased images."""
         fg_cam = inputs.fg_cam
         weights = (fg_cam < self.threshold).to(fg_cam.dtype) * fg_cam
         return inputs.images * weights
-
-    def extra_repr(self) -> str:
-        return f'threshold={self.threshold}'
