@@ -1,27 +1,15 @@
-# ResNet-38d + GPP CAM head of AEFT/KTSE (`Net_gpp`): dropout 0.2/0.2 in
-# b6/b7, conv1a and b2* frozen, every BN in eval mode with frozen affine;
+# ResNet-38d + GPP CAM head of AEFT/KTSE (`Net_gpp`): the PSA ResNet-38d of
+# cam_r38d.py (conv1a and b2* frozen, every BN in eval mode with frozen
+# affine, converted ImageNet weights) with dropout 0.2/0.2 in b6/b7;
 # fc8 (4096->256) + ReLU, bn8 (unused), fc9 (256->20, or 21 with the
 # background channel of KTSE), gated pyramid pooling for the class logits.
 # Inference as their `infer_multi`: scales 0.5/1/1.5/2 with flips, bicubic
 # rescaling, each raw CAM upsampled, then rectified, summed, max-normalised.
-data_preprocessor = dict(
-    type='WSSSDataPreprocessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True)
+_base_ = ['./cam_r38d.py']
 model = dict(
-    data_preprocessor=data_preprocessor,
-    backbone=dict(
-        type='ResNet38d',
-        dropouts=(0.2, 0.2),
-        out_indices=(3, ),
-        frozen_stages=1,
-        norm_eval=True,
-        norm_frozen=True,
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='pretrained/resnet38d_ilsvrc-cls_rna-a1.pth')),
+    backbone=dict(dropouts=(0.2, 0.2)),
     head=dict(
+        _delete_=True,
         type='GPPCAMHead',
         in_channels=4096,
         mid_channels=256,
