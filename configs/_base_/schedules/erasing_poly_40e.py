@@ -1,7 +1,8 @@
-# AEFT/KTSE schedule: 40 epochs, lr 0.01 for every layer (no x10 head),
-# wd 5e-4, poly (power 0.9) stepped every iteration. The erasing losses
-# start at epoch T (TrainEpochHook tells the model the epoch) and the batch
-# grows at T (BatchSizeScheduleHook, set per method).
+# AEFT/KTSE schedule: the poly schedule of poly_5e.py over 40 epochs, lr 0.01
+# for every layer (no x10 head), wd 5e-4, poly (power 0.9) stepped every
+# iteration. The erasing losses start at epoch T (TrainEpochHook tells the
+# model the epoch) and the batch grows at T (BatchSizeScheduleHook, set per
+# method).
 #
 # Faithfulness options (defaults are the correct behaviour):
 # * momentum: the reference PolyOptimizer passes the weight decay as SGD's
@@ -10,7 +11,9 @@
 #   initial size, so its lr stops at 0.41 (KTSE) / 0.45 (AEFT) of the start;
 #   BatchSizeScheduleHook(scheduler_max_iters='first_batch_size') reproduces
 #   it, the default 'actual' decays over the real number of steps.
+_base_ = ['./poly_5e.py']
 optim_wrapper = dict(
+    _delete_=True,
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=5e-4))
 param_scheduler = [
@@ -23,14 +26,4 @@ param_scheduler = [
         end=40,
         convert_to_iter_based=True)
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=40, val_interval=10)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=1,
-                    max_keep_ckpts=3, save_last=True),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-)
+train_cfg = dict(max_epochs=40, val_interval=10)
