@@ -18,7 +18,6 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from wsstool.models.utils import multi_scale_flip_cams
 from wsstool.registry import MODELS
 
 
@@ -42,34 +41,30 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def batched_cams(model, images: torch.Tensor, batch_size: int) -> torch.Tensor:
     """CAMs (N, C, H, W) of the batched path, ``batch_size`` images at a
     time."""
-    cfg = model.test_cfg
     return torch.cat([
-        multi_scale_flip_cams(model._cam_and_logits,
-                              images[start:start + batch_size],
-                              cfg['scales'], cfg['flip'],
-                              cfg['upsample_stride'], cfg['cam_relu'],
-                              cfg['resize_mode'])[0]
+        model.multi_scale_cams(images[start:start + batch_size])[0]
         for start in range(0, len(images), batch_size)
     ])
 
 
 def one_by_one_cams(model, images: torch.Tensor) -> torch.Tensor:
-    """CAMs (N, C, H, W) with one forward pass per image, scale and flip."""
-    cfg = model.test_cfg
-    flips = (False, True) if cfg['flip'] else (False, )
+    """CAMs (N, C, H, W) with one forward pass per image, scale and flip:
+    the model's test_cfg restricted to one scale and no flip at a time."""
+    test_cfg = dict(model.test_cfg)
+    flips = (False, True) if test_cfg['flip'] else (False, )
     cams = []
-    for image in images.split(1):
-        total = 0
-        for scale in cfg['scales']:
-            for flip in flips:
-                view = image.flip(-1) if flip else image
-                cam = multi_scale_flip_cams(model._cam_and_logits, view,
-                                            (scale, ), False,
-                                            cfg['upsample_stride'],
-                                            cfg['cam_relu'],
-                                            cfg['resize_mode'])[0]
-                total = total + (cam.flip(-1) if flip else cam)
-        cams.append(total)
+    try:
+        for image in images.split(1):
+            total = 0
+            for scale in test_cfg['scales']:
+                model.test_cfg = dict(test_cfg, scales=(scale, ), flip=False)
+                for flip in flips:
+                    view = image.flip(-1) if flip else image
+                    cam = model.multi_scale_cams(view)[0]
+                    total = total + (cam.flip(-1) if flip else cam)
+            cams.append(total)
+    finally:
+        model.test_cfg = test_cfg
     return torch.cat(cams)
 
 

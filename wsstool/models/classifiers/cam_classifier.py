@@ -196,6 +196,16 @@ class CAMClassifier(BaseModel):
         pass."""
         return self.head.cam_and_logits(self.extract_feat(inputs))
 
+    def multi_scale_cams(self, inputs: Tensor) -> Tuple[Tensor, Tensor]:
+        """CAMs (B, C, H, W) summed over the ``test_cfg`` scales and flips
+        of the (B, 3, H, W) batch, and logits (B, C) averaged over them
+        (:func:`multi_scale_flip_cams`)."""
+        cfg = self.test_cfg
+        return multi_scale_flip_cams(self._cam_and_logits, inputs,
+                                     cfg['scales'], cfg['flip'],
+                                     cfg['upsample_stride'], cfg['cam_relu'],
+                                     cfg['resize_mode'])
+
     def predict(self,
                 inputs: Tensor,
                 data_samples: Optional[Sequence[WSSSDataSample]] = None
@@ -219,16 +229,13 @@ class CAMClassifier(BaseModel):
                 WSSSDataSample(metainfo=dict(img_shape=shape, ori_shape=shape))
                 for _ in range(inputs.shape[0])
             ]
-        cfg = self.test_cfg
-        cams, logits = multi_scale_flip_cams(
-            self._cam_and_logits, inputs, cfg['scales'], cfg['flip'],
-            cfg['upsample_stride'], cfg['cam_relu'], cfg['resize_mode'])
+        cams, logits = self.multi_scale_cams(inputs)
         scores = logits.sigmoid()
         for cam, score, sample in zip(cams, scores, data_samples):
             keys = self._select_classes(sample, score)
             cam = cam_to_original(cam[keys], sample.metainfo)
-            sample.pred_cam = BaseDataElement(
-                cam=normalize_cam(cam, cfg['norm']).float(), class_ids=keys)
+            cam = normalize_cam(cam, self.test_cfg['norm']).float()
+            sample.pred_cam = BaseDataElement(cam=cam, class_ids=keys)
             sample.pred_score = score
         return list(data_samples)
 

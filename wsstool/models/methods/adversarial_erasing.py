@@ -19,21 +19,16 @@ def upsample_to(maps: Tensor, size) -> Tensor:
         maps, size=tuple(size), mode='bilinear', align_corners=False)
 
 
-def foreground_cams(cam: Tensor, labels: Tensor,
-                    size=None) -> Tensor:
+def foreground_cams(cam: Tensor, labels: Tensor) -> Tensor:
     """Per-class ``minmax_train``-normalised CAMs of the present classes.
 
     Args:
-        cam (Tensor): (B, C, h, w) raw class maps.
+        cam (Tensor): (B, C, h, w) class maps.
         labels (Tensor): (B, C) multi-hot labels.
-        size (tuple, optional): Rectify, then upsample to (H, W) first.
 
     Returns:
-        Tensor: (B, C, h, w) or (B, C, H, W) maps in [0, 1], zero for absent
-        classes.
+        Tensor: (B, C, h, w) maps in [0, 1], zero for absent classes.
     """
-    if size is not None:
-        cam = upsample_to(F.relu(cam), size)
     return normalize_cam(cam, 'minmax_train') * labels[..., None, None]
 
 

@@ -2,7 +2,6 @@
 import dataclasses
 from typing import Dict, List
 
-import torch
 from torch import Tensor
 
 from wsstool.registry import ERASERS, MODELS, REFINERS
@@ -137,11 +136,10 @@ class KTSE(AdversarialErasingClassifier):
     def pseudo_labels(self, inputs: Tensor, cam: Tensor,
                       labels: Tensor) -> Tensor:
         """(B, H, W) online PAR pseudo labels (0 bg, c + 1, 255 ignore) of
-        (B, 3, H, W) images from their raw (B, C, h, w) CAMs."""
-        with torch.no_grad():
-            return par_pseudo_labels(cam.detach(), labels,
-                                     self.unit_range_images(inputs),
-                                     self.refiner, **self.pseudo_label_cfg)
+        (B, 3, H, W) images from their raw (B, C, h, w) CAMs (no
+        gradient)."""
+        return par_pseudo_labels(cam, labels, self.unit_range_images(inputs),
+                                 self.refiner, **self.pseudo_label_cfg)
 
     def active_eraser(self) -> BaseEraser:
         """The intra-image eraser used in the current epoch."""
