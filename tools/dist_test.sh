@@ -2,23 +2,5 @@
 # Multi-process evaluation with torchrun.
 #   tools/dist_test.sh CONFIG CHECKPOINT NPROC [test.py args]
 # Multi-node: NNODES, NODE_RANK, MASTER_ADDR and PORT as in mmsegmentation.
-CONFIG=$1
-CHECKPOINT=$2
-NPROC=$3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
-
-PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-exec "$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$NPROC" \
-    --master_port="$PORT" \
-    "$(dirname "$0")/test.py" \
-    "$CONFIG" \
-    "$CHECKPOINT" \
+exec bash "$(dirname "$0")/torchrun.sh" test.py "$3" "$1" "$2" \
     --launcher pytorch "${@:4}"

@@ -2,21 +2,5 @@
 # Multi-process training with torchrun (one process per GPU; gloo on CPU).
 #   tools/dist_train.sh CONFIG NPROC [train.py args]
 # Multi-node: NNODES, NODE_RANK, MASTER_ADDR and PORT as in mmsegmentation.
-CONFIG=$1
-NPROC=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
-
-PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-exec "$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$NPROC" \
-    --master_port="$PORT" \
-    "$(dirname "$0")/train.py" \
-    "$CONFIG" \
+exec bash "$(dirname "$0")/torchrun.sh" train.py "$2" "$1" \
     --launcher pytorch "${@:3}"
