@@ -10,7 +10,7 @@ from mmengine.dataset import Compose
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
-from wsstool.registry import METRICS, MODELS
+from wsstool.registry import METRICS, MODELS, REFINERS
 
 CONFIG_NAME = re.compile(r'_\d+xb\d+-')
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -38,10 +38,21 @@ def test_config_builds(path):
     model = MODELS.build(cfg.model)
     assert isinstance(model, nn.Module)
     build_optim_wrapper(model, cfg.optim_wrapper)
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+    # refinement configs have no validation
+    loaders = [
+        name for name in ('train_dataloader', 'val_dataloader',
+                          'test_dataloader') if cfg.get(name) is not None
+    ]
+    assert 'train_dataloader' in loaders and 'test_dataloader' in loaders
+    for loader in loaders:
         dataset = cfg[loader].dataset
         while 'pipeline' not in dataset:  # dataset wrappers
             dataset = dataset.dataset
         Compose(dataset.pipeline)
     for evaluator in ('val_evaluator', 'test_evaluator'):
-        METRICS.build(cfg[evaluator])
+        if cfg.get(evaluator) is not None:
+            METRICS.build(cfg[evaluator])
+    # refinement configs: the refiners of tools/make_pseudo_labels.py
+    for step in ('relation_label', 'conf_mask'):
+        if 'refine' in cfg:
+            REFINERS.build(cfg.refine[step])

@@ -9,7 +9,7 @@ Examples::
         --dataset VOCDataset --out cam_eval.json
     python tools/evaluate.py --type label --pred work_dirs/pseudo_labels \
         --gt data/VOCdevkit/VOC2012/SegmentationClass --list train.txt \
-        --nan-policy nanmean
+        --nan-policy nanmean --conf-masks work_dirs/conf_masks
     python tools/evaluate.py --type cam --pred work_dirs/coco_cams \
         --gt data/coco/mask/val2014 --gt-naming image_id \
         --list data/coco/ImageSets/val2014.txt --dataset COCODataset
@@ -25,7 +25,9 @@ from mmengine.utils import ProgressBar
 
 from wsstool.datasets.coco import coco_image_id
 from wsstool.datasets.label_io import read_list_file
-from wsstool.evaluation import NAN_POLICIES, CAMIoUMetric, SegIoUMetric
+from wsstool.datasets.transforms.loading import read_conf_mask
+from wsstool.evaluation import (NAN_POLICIES, CAMIoUMetric,
+                                ConfidenceMaskMetric, SegIoUMetric)
 from wsstool.models.utils import CAM_NORMS
 from wsstool.fileio import (CAM_FORMATS, atomic_write, load_cam,
                             load_label_png)
@@ -74,6 +76,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='--type label: class id for predicted pixels equal to '
         '--ignore-index (default: such pixels are an error)')
     parser.add_argument(
+        '--conf-masks',
+        help='--type label: folder of <id>.png confidence masks of the '
+        'predictions; also reports the precision and coverage of the '
+        'confident pixels')
+    parser.add_argument(
         '--cam-norm', choices=CAM_NORMS, default='max',
         help='how the CAMs were normalised (recorded in the result)')
     parser.add_argument(
@@ -119,14 +126,20 @@ def sample_loader(args: argparse.Namespace) -> Callable[[str], dict]:
             pred = load_label_png(
                 find_file(args.pred, img_id, ('.png', ), 'prediction'))
             sample['pred_sem_seg'] = dict(data=torch.from_numpy(pred)[None])
+            if args.conf_masks:
+                mask = read_conf_mask(
+                    find_file(args.conf_masks, img_id, ('.png', ),
+                              'confidence mask'))
+                sample['conf_mask'] = dict(data=torch.from_numpy(mask)[None])
         return sample
 
     return load
 
 
-def build_metric(args: argparse.Namespace):
-    """The metric of ``--type``; with ``--dataset`` its classes name the
-    table and set the number of classes."""
+def build_metrics(args: argparse.Namespace) -> list:
+    """The metric of ``--type`` (and the confidence-mask metric with
+    ``--conf-masks``); with ``--dataset`` the classes name the tables and set
+    the number of classes."""
     common = dict(
         num_classes=None if args.dataset else args.num_classes,
         ignore_index=args.ignore_index,
@@ -134,20 +147,25 @@ def build_metric(args: argparse.Namespace):
     if args.type == 'cam':
         thresholds = None if args.thresholds is None else dict(
             zip(('start', 'stop', 'step'), args.thresholds))
-        metric = CAMIoUMetric(
-            thresholds=thresholds, cam_norm=args.cam_norm, **common)
+        metrics = [
+            CAMIoUMetric(
+                thresholds=thresholds, cam_norm=args.cam_norm, **common)
+        ]
     else:
-        metric = SegIoUMetric(pred_void_as=args.pred_void_as, **common)
+        metrics = [SegIoUMetric(pred_void_as=args.pred_void_as, **common)]
+        if args.conf_masks:
+            metrics.append(ConfidenceMaskMetric(**common))
     if args.dataset:
-        metric.dataset_meta = dict(
-            classes=DATASETS.get(args.dataset).METAINFO['classes'])
-    return metric
+        for metric in metrics:
+            metric.dataset_meta = dict(
+                classes=DATASETS.get(args.dataset).METAINFO['classes'])
+    return metrics
 
 
 def evaluate(args: argparse.Namespace) -> dict:
     """Feed every listed image to the metric and return its result."""
     ids = read_list_file(args.list)
-    metric = build_metric(args)
+    metrics = build_metrics(args)
     load = sample_loader(args)
     progress = ProgressBar(len(ids))
     workers = max(args.workers, 1)
@@ -156,13 +174,16 @@ def evaluate(args: argparse.Namespace) -> dict:
     with ThreadPoolExecutor(workers) as pool:
         for start in range(0, len(ids), chunk):
             for sample in pool.map(load, ids[start:start + chunk]):
-                metric.process(None, [sample])
+                for metric in metrics:
+                    metric.process(None, [sample])
                 progress.update()
     print()
-    metrics = metric.evaluate(len(ids))
-    if isinstance(metric, CAMIoUMetric):
-        metrics[f'{metric.prefix}/mIoU_curve'] = metric.miou_curve
-    return metrics
+    results = {}
+    for metric in metrics:
+        results.update(metric.evaluate(len(ids)))
+        if isinstance(metric, CAMIoUMetric):
+            results[f'{metric.prefix}/mIoU_curve'] = metric.miou_curve
+    return results
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:

@@ -14,8 +14,6 @@ Under ``--launcher pytorch`` the images are split across processes.
 """
 import argparse
 import copy
-import multiprocessing
-import os
 import os.path as osp
 from collections import deque
 from contextlib import nullcontext
@@ -40,6 +38,7 @@ from wsstool.registry import DATASETS, MODELS
 from wsstool.utils import destroy_process_group, init_cpu_process_group
 from wsstool.utils.cli import (add_runtime_args, load_config,
                                parse_runtime_args)
+from wsstool.utils.process_pool import default_num_workers, process_pool
 from wsstool.visualization import cam_overlay_grid
 
 # file layout of each output format under --out
@@ -157,30 +156,15 @@ def write_crf(img_path: str, keys: np.ndarray, cams: np.ndarray, paths: dict,
             save_crf_prob(path, keys, prob, fmt, dtype)
 
 
-def default_crf_workers(world_size: int) -> int:
-    """The available CPU cores shared among ``world_size`` processes."""
-    cores = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
-             else os.cpu_count())
-    return max(1, cores // world_size)
-
-
-def crf_pool(num_workers: int) -> Pool:
-    """A process pool forked before the model is built where the platform
-    can fork (workers only need numpy and pydensecrf)."""
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context(
-        'fork' if 'fork' in methods else None)
-    return context.Pool(num_workers)
-
-
 def main() -> None:
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'wsstool'))
     if args.launcher != 'none' and not init_cpu_process_group(args.launcher):
         init_dist(args.launcher)
-    crf_workers = args.crf_workers or default_crf_workers(get_dist_info()[1])
-    with (crf_pool(crf_workers) if args.crf_alphas else nullcontext()) as pool:
+    crf_workers = args.crf_workers or default_num_workers(get_dist_info()[1])
+    with (process_pool(crf_workers)
+          if args.crf_alphas else nullcontext()) as pool:
         infer(args, cfg, pool, crf_workers)
     destroy_process_group()
 

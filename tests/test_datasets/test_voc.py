@@ -168,3 +168,68 @@ def test_missing_paths_point_to_the_docs(voc_root, tmp_path):
         VOCDataset(data_root=voc_root, ann_file=LIST,
                    data_prefix=dict(img_path='JPEGImages',
                                     seg_map_path='pseudo'))
+
+
+def _save_cams(root, keys_of, suffix='.npz', skip=()):
+    """CAM files of the listed images with the given class keys."""
+    from wsstool.fileio import save_cam
+    for index, img_id in enumerate(OBJECTS):
+        if img_id in skip:
+            continue
+        keys = keys_of(img_id)
+        fmt = 'npz' if suffix == '.npz' else 'psa'
+        save_cam(osp.join(root, 'cams', img_id + suffix), keys,
+                 np.random.rand(len(keys), 4 + index, 6), fmt=fmt)
+
+
+def _true_keys(img_id):
+    return np.flatnonzero(_label_vector(OBJECTS[img_id]))
+
+
+REFINE_PIPELINE = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadCAMFromFile'),
+    dict(type='PackWSSSInputs')
+]
+
+
+@pytest.mark.parametrize('suffix', ['.npz', '.npy'])
+def test_cam_dir_gives_cams_in_the_data_sample(voc_root, suffix):
+    from wsstool.fileio import load_cam
+    init_default_scope('wsstool')
+    _save_cams(voc_root, _true_keys, suffix)
+    dataset = VOCDataset(
+        data_root=voc_root, ann_file=LIST, cam_dir='cams', cam_suffix=suffix,
+        pipeline=REFINE_PIPELINE)
+    info = dataset.get_data_info(0)
+    assert info['cam_path'] == osp.join(voc_root, 'cams',
+                                        '2007_000032' + suffix)
+    pred_cam = dataset[0]['data_samples'].pred_cam
+    keys, cam = load_cam(info['cam_path'])
+    np.testing.assert_array_equal(pred_cam.class_ids.numpy(), keys)
+    np.testing.assert_array_equal(pred_cam.cam.numpy(), cam)
+    assert sorted(keys.tolist()) == [0, 14]  # aeroplane, person
+
+
+def test_missing_cam_files_are_counted_and_named(voc_root):
+    _save_cams(voc_root, _true_keys, skip=('2007_000039', '2008_000002'))
+    with pytest.raises(FileNotFoundError,
+                       match=r'2 of the 3 files for cam_path.*2007_000039'):
+        VOCDataset(data_root=voc_root, ann_file=LIST, cam_dir='cams')
+
+
+def test_cams_of_other_classes_or_size_are_rejected(voc_root):
+    init_default_scope('wsstool')
+    _save_cams(voc_root, lambda img_id: np.array([3]))
+    dataset = VOCDataset(
+        data_root=voc_root, ann_file=LIST, cam_dir='cams',
+        pipeline=REFINE_PIPELINE)
+    with pytest.raises(ValueError,
+                       match=r'2007_000032.npz holds CAMs of the classes '
+                       r'\[3\].*has the classes \[0, 14\]'):
+        dataset[0]
+    from wsstool.fileio import save_cam
+    save_cam(osp.join(voc_root, 'cams', '2007_000039.npz'), [19],
+             np.zeros((1, 3, 3)))
+    with pytest.raises(ValueError, match=r'size \(3, 3\).*size \(5, 6\)'):
+        dataset[1]

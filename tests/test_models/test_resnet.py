@@ -150,3 +150,55 @@ def test_pretrained_errors_name_the_file(tmp_path):
         ResNet(depth=50).load_torchvision_checkpoint(path)
     with pytest.raises(KeyError, match=r'r18\.pth.*layer1\.2'):
         ResNet(depth=34).load_torchvision_checkpoint(path)
+
+
+@pytest.mark.parametrize('depth', [18, 50])
+def test_stem_output_index(depth):
+    model = ResNet(depth=depth, out_indices=(-1, 0, 3)).eval()
+    assert model.out_channels == (64, STAGE_CHANNELS[depth][0],
+                                  STAGE_CHANNELS[depth][3])
+    x = torch.randn(1, 3, 50, 37)
+    with torch.no_grad():
+        stem, layer1, _ = model(x)
+        expected = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+    assert torch.equal(stem, expected)
+    assert stem.shape == (1, 64, 13, 10)
+    assert torch.equal(layer1, model.layer1(expected))
+    with pytest.raises(ValueError, match=r'out_indices=\(-2, 0\)'):
+        ResNet(depth=18, out_indices=(-2, 0))
+    with pytest.raises(ValueError, match='detach_stages'):
+        ResNet(depth=18, detach_stages=(-1, ))
+
+
+def _classifier_checkpoint(net, path):
+    """An mmengine-like stage-1 checkpoint: backbone and head keys, plus a
+    message hub holding a HistoryBuffer."""
+    from mmengine.logging import HistoryBuffer
+    state_dict = {f'backbone.{k}': v for k, v in net.state_dict().items()
+                  if not k.startswith('fc.')}
+    state_dict['head.classifier.weight'] = torch.randn(20, 512, 1, 1)
+    buffer = HistoryBuffer()
+    buffer.update(0.5)
+    torch.save(dict(meta=dict(epoch=5), state_dict=state_dict,
+                    message_hub=dict(log_scalars=dict(loss=buffer))), path)
+
+
+def test_pretrained_prefix_loads_classifier_backbone(tmp_path):
+    net = _random_torchvision_resnet18()
+    path = str(tmp_path / 'cam_r18.pth')
+    _classifier_checkpoint(net, path)
+
+    model = MODELS.build(dict(
+        type='ResNet', depth=18, strides=(1, 2, 2, 2),
+        init_cfg=dict(type='Pretrained', checkpoint=path,
+                      prefix='backbone.')))
+    model.init_weights()
+    model.eval()
+    x = torch.randn(1, 3, 40, 48)
+    with torch.no_grad():
+        assert torch.equal(model(x)[0], _torchvision_features(net, x))
+
+    with pytest.raises(KeyError, match=r"cam_r18\.pth.*prefix 'model\.'"):
+        ResNet(depth=18).load_torchvision_checkpoint(path, prefix='model.')
+    with pytest.raises(KeyError, match=r'cam_r18\.pth.*backbone\.conv1'):
+        ResNet(depth=18).load_torchvision_checkpoint(path)

@@ -81,7 +81,34 @@ def test_label_maps_with_dataset_class_names(evaluate_tool, dataset):
         '--type', 'label', '--pred', 'p', '--gt', 'g', '--list', 'l',
         '--dataset', 'VOCDataset'
     ])
-    assert evaluate_tool.build_metric(args).class_names[1] == 'aeroplane'
+    assert evaluate_tool.build_metrics(args)[0].class_names[1] == 'aeroplane'
+
+
+def test_confidence_masks_add_the_confident_pixel_scores(
+        evaluate_tool, dataset):
+    root, ids = dataset
+    for index, img_id in enumerate(ids):
+        gt = evaluate_tool.load_label_png(str(root / 'gt' / f'{img_id}.png'))
+        # wrong labels on the left half, confident on the right half only
+        label = np.where(gt == 255, 0, gt)
+        label[:, :4] = 21 - label[:, :4] - 1
+        save_label_png(str(root / 'wrong' / f'{img_id}.png'), label)
+        mask = np.zeros_like(gt)
+        mask[:, 4:] = 255
+        save_label_png(str(root / 'masks' / f'{img_id}.png'), mask)
+    metrics = evaluate_tool.main([
+        '--type', 'label', '--pred', str(root / 'wrong'), '--gt',
+        str(root / 'gt'), '--list', str(root / 'train.txt'), '--conf-masks',
+        str(root / 'masks')
+    ])
+    assert metrics['seg/mIoU'] < 100
+    assert metrics['conf/precision'] == pytest.approx(100.)
+    evaluated = sum((evaluate_tool.load_label_png(
+        str(root / 'gt' / f'{i}.png')) != 255).sum() for i in ids)
+    confident = sum((evaluate_tool.load_label_png(
+        str(root / 'gt' / f'{i}.png'))[:, 4:] != 255).sum() for i in ids)
+    assert metrics['conf/coverage'] == pytest.approx(
+        100 * confident / evaluated)
 
 
 def test_missing_prediction_is_named(evaluate_tool, dataset):

@@ -19,8 +19,9 @@ class VOCDataset(BaseDataset):
 
     Every data info holds ``img_id`` (``'2007_000032'``), ``img_path``,
     ``gt_label`` (float32 (C,) multi-hot over the C = 20 foreground classes),
-    ``seg_map_path`` (None without ``data_prefix['seg_map_path']``) and
-    ``conf_mask_path`` (None without ``conf_mask_dir``).
+    ``seg_map_path`` (None without ``data_prefix['seg_map_path']``),
+    ``conf_mask_path`` (None without ``conf_mask_dir``) and ``cam_path``
+    (None without ``cam_dir``).
 
     Args:
         data_root (str): The VOC2012 folder (``VOCdevkit/VOC2012``).
@@ -34,12 +35,19 @@ class VOCDataset(BaseDataset):
             keys). None reads ``Annotations/<id>.xml``.
         conf_mask_dir (str, optional): Folder of ``<id>.png`` confidence
             masks.
+        cam_dir (str, optional): Folder of stage-1 CAM files
+            ``<id><cam_suffix>`` (refinement inputs, see
+            :class:`LoadCAMFromFile`).
+        cam_suffix (str): CAM file suffix: ``'.npz'`` (wsstool) or
+            ``'.npy'`` (PSA- or IRN-style dicts). Defaults to '.npz'.
         img_suffix (str): Image file suffix. Defaults to '.jpg'.
         seg_map_suffix (str): Label file suffix. Defaults to '.png'.
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments.
 
-    Relative ``data_prefix`` folders, ``cls_label_file`` and
-    ``conf_mask_dir`` are taken relative to ``data_root``.
+    Relative ``data_prefix`` folders, ``cls_label_file``, ``conf_mask_dir``
+    and ``cam_dir`` are taken relative to ``data_root``. Listed images whose
+    label map, confidence mask or CAM file is missing are reported together
+    (how many, and the first ones) when the dataset is built.
     """
 
     METAINFO = dict(classes=VOC_CLASSES, palette=VOC_PALETTE)
@@ -52,11 +60,15 @@ class VOCDataset(BaseDataset):
                      img_path='JPEGImages', seg_map_path=None),
                  cls_label_file: Optional[str] = None,
                  conf_mask_dir: Optional[str] = None,
+                 cam_dir: Optional[str] = None,
+                 cam_suffix: str = '.npz',
                  img_suffix: str = '.jpg',
                  seg_map_suffix: str = '.png',
                  **kwargs) -> None:
         self.cls_label_file = self._under_root(data_root, cls_label_file)
         self.conf_mask_dir = self._under_root(data_root, conf_mask_dir)
+        self.cam_dir = self._under_root(data_root, cam_dir)
+        self.cam_suffix = cam_suffix
         self.img_suffix = img_suffix
         self.seg_map_suffix = seg_map_suffix
         # BaseDataset only accepts string prefixes
@@ -99,9 +111,11 @@ class VOCDataset(BaseDataset):
                     seg_map_path=None if seg_dir is None else osp.join(
                         seg_dir, self._seg_map_name(img_id)),
                     conf_mask_path=None if self.conf_mask_dir is None else
-                    osp.join(self.conf_mask_dir, img_id + '.png')))
-        self._check_files_exist(data_list, 'seg_map_path')
-        self._check_files_exist(data_list, 'conf_mask_path')
+                    osp.join(self.conf_mask_dir, img_id + '.png'),
+                    cam_path=None if self.cam_dir is None else osp.join(
+                        self.cam_dir, img_id + self.cam_suffix)))
+        for key in ('seg_map_path', 'conf_mask_path', 'cam_path'):
+            self._check_files_exist(data_list, key)
         return data_list
 
     def _seg_map_name(self, img_id: str) -> str:

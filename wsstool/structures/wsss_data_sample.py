@@ -15,6 +15,9 @@ class WSSSDataSample(BaseDataElement):
             original image resolution for the classes ``class_ids`` (K,) int64
             (foreground indices, 0 = first foreground class).
         pred_sem_seg (PixelData): ``data`` (1, H, W) int64 predicted ids.
+        pred_scores (BaseDataElement): ``score`` (K + 1, H, W) float refined
+            scores (channel 0 = background, k + 1 = class ``class_ids[k]``)
+            and ``class_ids`` (K,) int64; the pseudo label is their arg-max.
 
     Meta fields (from the pipeline): ``img_id``, ``img_path``,
     ``ori_shape``, ``img_shape``, ``flip``, ``flip_direction``, ...
@@ -39,4 +42,5 @@ class WSSSDataSample(BaseDataElement):
     valid_mask = _field('valid_mask', PixelData)
     pred_cam = _field('pred_cam', BaseDataElement)
     pred_sem_seg = _field('pred_sem_seg', PixelData)
+    pred_scores = _field('pred_scores', BaseDataElement)
     del _field

@@ -1,10 +1,10 @@
 from .formatting import PackWSSSInputs
-from .loading import LoadImageFromFile, LoadWSSSAnnotations
+from .loading import LoadCAMFromFile, LoadImageFromFile, LoadWSSSAnnotations
 from .processing import (PhotoMetricDistortion, RandomCropWithPad, RandomFlip,
                          RandomLongSideResize, RandomRescale, Resize)
 
 __all__ = [
-    'LoadImageFromFile', 'LoadWSSSAnnotations', 'Resize',
+    'LoadCAMFromFile', 'LoadImageFromFile', 'LoadWSSSAnnotations', 'Resize',
     'RandomLongSideResize', 'RandomRescale', 'RandomFlip', 'RandomCropWithPad',
     'PhotoMetricDistortion', 'PackWSSSInputs'
 ]

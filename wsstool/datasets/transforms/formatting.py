@@ -4,7 +4,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
-from mmengine.structures import PixelData
+from mmengine.structures import BaseDataElement, PixelData
 
 from wsstool.registry import TRANSFORMS
 from wsstool.structures import WSSSDataSample
@@ -18,7 +18,9 @@ class PackWSSSInputs(BaseTransform):
     as a (3, H, W) tensor; ``data_samples`` is a :class:`WSSSDataSample` with
     (where present in the results) ``gt_label`` float32 (C,),
     ``gt_sem_seg`` int64 (1, H, W), ``conf_mask`` and ``valid_mask`` bool
-    (1, H, W), and the ``meta_keys`` found in the results as metainfo.
+    (1, H, W), ``pred_cam`` (``cam`` float32 (K, H, W), ``class_ids`` int64
+    (K,)) from :class:`LoadCAMFromFile`, and the ``meta_keys`` found in the
+    results as metainfo.
 
     Args:
         meta_keys (Sequence[str]): Keys copied into the metainfo.
@@ -43,6 +45,10 @@ class PackWSSSInputs(BaseTransform):
         if 'gt_seg_map' in results:
             sample.gt_sem_seg = self._pixel_data(results['gt_seg_map'],
                                                  torch.int64)
+        if 'cam' in results:
+            sample.pred_cam = BaseDataElement(
+                cam=torch.from_numpy(results['cam']),
+                class_ids=torch.from_numpy(results['cam_class_ids']))
         for key in ('conf_mask', 'valid_mask'):
             if key in results:
                 setattr(sample, key,

@@ -5,7 +5,7 @@ from mmcv.transforms import BaseTransform
 from mmengine import fileio
 from PIL import Image
 
-from wsstool.fileio import load_label_png
+from wsstool.fileio import CAM_FORMATS, load_cam, load_label_png
 from wsstool.registry import TRANSFORMS
 
 
@@ -114,3 +114,57 @@ def read_conf_mask(path: str) -> np.ndarray:
                          f'{np.unique(grey)[:8].tolist()}; expected 0/255 '
                          '(or 0/1)')
     return grey > 0
+
+
+@TRANSFORMS.register_module()
+class LoadCAMFromFile(BaseTransform):
+    """Load the stage-1 CAMs of an image from ``results['cam_path']`` (set
+    by the dataset's ``cam_dir``), for refinement.
+
+    Added keys: ``cam`` float32 (K, H, W) and ``cam_class_ids`` int64 (K,)
+    (foreground indices), packed into ``pred_cam`` by
+    :class:`PackWSSSInputs`. The CAMs are not resized by later transforms:
+    use it in pipelines that keep the original image size.
+
+    Args:
+        fmt (str): ``'auto'`` or one of ``'npz'``, ``'psa'``, ``'irn'`` (see
+            :func:`wsstool.fileio.load_cam`). Defaults to 'auto'.
+        check_classes (bool): Require the CAM classes to be exactly the
+            image-level label's classes (``gt_label``). Defaults to True.
+    """
+
+    def __init__(self, fmt: str = 'auto', check_classes: bool = True) -> None:
+        if fmt not in ('auto', ) + CAM_FORMATS:
+            raise ValueError(f'LoadCAMFromFile fmt must be "auto" or one of '
+                             f'{CAM_FORMATS}, got {fmt!r}')
+        self.fmt = fmt
+        self.check_classes = check_classes
+
+    def transform(self, results: dict) -> dict:
+        path = results.get('cam_path')
+        if path is None:
+            raise KeyError(f'image {results.get("img_id")!r} has no cam_path;'
+                           ' set cam_dir in the dataset config')
+        class_ids, cam = load_cam(path, self.fmt)
+        size = tuple(results.get('ori_shape', cam.shape[1:]))
+        if len(class_ids) and cam.shape[1:] != size:
+            raise ValueError(
+                f'{path} holds CAMs of size {cam.shape[1:]}, but its image '
+                f'{results.get("img_path")} has size {size}')
+        if self.check_classes and 'gt_label' in results:
+            expected = np.flatnonzero(np.asarray(results['gt_label']) > 0)
+            if sorted(class_ids.tolist()) != expected.tolist():
+                raise ValueError(
+                    f'{path} holds CAMs of the classes {class_ids.tolist()}, '
+                    f'but the image-level label of {results.get("img_id")!r}'
+                    f' has the classes {expected.tolist()}: the CAMs belong '
+                    'to another image or class set')
+        if not len(class_ids):
+            cam = np.zeros((0, ) + size, np.float32)
+        results['cam'] = cam
+        results['cam_class_ids'] = class_ids
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(fmt={self.fmt!r}, '
+                f'check_classes={self.check_classes})')

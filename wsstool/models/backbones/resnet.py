@@ -2,12 +2,12 @@
 import os.path as osp
 from typing import Optional, Sequence, Tuple
 
-import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 from torchvision.models import resnet as tv_resnet
 
 from wsstool.registry import MODELS
+from wsstool.utils.checkpoint import load_from_local
 from ..utils import check_state_dict_shapes, set_bn_eval
 
 _ARCHS = {
@@ -17,6 +17,8 @@ _ARCHS = {
     101: tv_resnet.resnet101,
 }
 _STAGES = ('layer1', 'layer2', 'layer3', 'layer4')
+STEM_INDEX = -1
+STEM_CHANNELS = 64
 
 
 def _configure_stage(stage: nn.Sequential, stride: int,
@@ -61,7 +63,8 @@ class ResNet(BaseModule):
         dilations (Sequence[int]): Dilation of every 3x3 conv of each stage.
         out_indices (Sequence[int]): Stages (0 = ``layer1``) whose outputs
             are returned, in this order; their channel counts are in
-            ``out_channels``.
+            ``out_channels``. -1 selects the stem output (after the
+            max-pool: 64 channels, stride 4), IRN's ``x1`` feature.
         frozen_stages (int): -1 freezes nothing, 0 the stem (conv1, bn1),
             k >= 1 the stem and ``layer1`` ... ``layer{k}``. Frozen modules
             have ``requires_grad=False`` and stay in eval mode.
@@ -74,10 +77,14 @@ class ResNet(BaseModule):
             effect the same as ``frozen_stages=2`` with ``norm_eval=True``,
             except that the detached stages keep ``requires_grad``.
         init_cfg (dict, optional): ``dict(type='Pretrained',
-            checkpoint=PATH)`` loads a torchvision state dict (a plain
-            ``{name: tensor}`` file, or one nested under ``'state_dict'``);
-            other mmengine init configs are applied as usual. Without it the
-            weights keep torchvision's random initialisation.
+            checkpoint=PATH, prefix=None)`` loads a torchvision state dict
+            (a plain ``{name: tensor}`` file, or one nested under
+            ``'state_dict'``, e.g. an mmengine checkpoint); with
+            ``prefix='backbone.'`` only the keys starting with it are kept,
+            prefix removed, so that a stage-1 classifier checkpoint
+            initialises the backbone. Other mmengine init configs are applied
+            as usual. Without it the weights keep torchvision's random
+            initialisation.
     """
 
     def __init__(self,
@@ -103,11 +110,13 @@ class ResNet(BaseModule):
                 'layer1..layer4 after the stride-4 stem, and layer1 must '
                 'have stride 1. Output stride 16 (IRN\'s "(2, 2, 2, 1)", '
                 'which counts the stem conv first) is strides=(1, 2, 2, 1).')
-        for option, indices in (('out_indices', out_indices),
-                                ('detach_stages', detach_stages)):
-            if any(i not in range(4) for i in indices):
-                raise ValueError(f'ResNet {option}={tuple(indices)}: stage '
-                                 'indices must be in 0..3 (0 = layer1).')
+        if any(i not in range(STEM_INDEX, 4) for i in out_indices):
+            raise ValueError(f'ResNet out_indices={tuple(out_indices)}: '
+                             'indices must be in -1..3 (-1 = stem, '
+                             '0 = layer1).')
+        if any(i not in range(4) for i in detach_stages):
+            raise ValueError(f'ResNet detach_stages={tuple(detach_stages)}: '
+                             'stage indices must be in 0..3 (0 = layer1).')
         if frozen_stages not in range(-1, 5):
             raise ValueError(f'ResNet frozen_stages={frozen_stages}: '
                              'expected -1 (none), 0 (stem) .. 4.')
@@ -121,7 +130,9 @@ class ResNet(BaseModule):
 
         arch = _ARCHS[depth](weights=None)
         expansion = type(arch.layer1[0]).expansion
-        self.out_channels = tuple(64 * 2**i * expansion for i in out_indices)
+        self.out_channels = tuple(
+            STEM_CHANNELS if i == STEM_INDEX else 64 * 2**i * expansion
+            for i in out_indices)
         self.conv1, self.bn1 = arch.conv1, arch.bn1
         self.relu, self.maxpool = arch.relu, arch.maxpool
         for name, stride, dilation in zip(_STAGES, strides, dilations):
@@ -157,23 +168,41 @@ class ResNet(BaseModule):
         if self.init_cfg is None or self.init_cfg.get('type') != 'Pretrained':
             super().init_weights()
             return
-        self.load_torchvision_checkpoint(self.init_cfg['checkpoint'])
+        self.load_torchvision_checkpoint(self.init_cfg['checkpoint'],
+                                         self.init_cfg.get('prefix'))
         self._is_init = True
 
-    def load_torchvision_checkpoint(self, path: str) -> None:
+    def load_torchvision_checkpoint(self,
+                                    path: str,
+                                    prefix: Optional[str] = None) -> None:
         """Load a torchvision ResNet state dict, dropping ``fc.*``.
+
+        Args:
+            path (str): A ``{name: tensor}`` file, or one nested under
+                ``'state_dict'`` (mmengine checkpoints included).
+            prefix (str, optional): Keep only keys starting with it (e.g.
+                ``'backbone.'``), with the prefix removed.
 
         Raises:
             FileNotFoundError: If ``path`` does not exist.
             ValueError: If a tensor's shape differs from the model's.
-            KeyError: If keys are missing or unexpected (wrong depth or not
-                a torchvision ResNet checkpoint).
+            KeyError: If ``prefix`` matches no key, or keys are missing or
+                unexpected (wrong depth or not a torchvision ResNet
+                checkpoint).
         """
         if not osp.isfile(path):
             raise FileNotFoundError(
                 f'ResNet pretrained checkpoint {path!r} does not exist.')
-        checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+        checkpoint = load_from_local(path, map_location='cpu')
         state_dict = checkpoint.get('state_dict', checkpoint)
+        if prefix:
+            state_dict = {
+                key[len(prefix):]: value
+                for key, value in state_dict.items() if key.startswith(prefix)
+            }
+            if not state_dict:
+                raise KeyError(f'Checkpoint {path} has no key starting with '
+                               f'prefix {prefix!r}.')
         state_dict = {
             key: value
             for key, value in state_dict.items() if not key.startswith('fc.')
@@ -194,10 +223,11 @@ class ResNet(BaseModule):
 
         Returns:
             tuple[Tensor]: for each of ``out_indices``, (B, C_i, h_i, w_i)
-            with h_i = H / (4 * prod(strides[:i + 1])) (rounded up).
+            with h_i = H / (4 * prod(strides[:i + 1])) (rounded up); the
+            stem (-1) gives (B, 64, H / 4, W / 4).
         """
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        outs = {}
+        outs = {STEM_INDEX: x}
         for index, name in enumerate(_STAGES):
             x = getattr(self, name)(x)
             if index in self.detach_stages:

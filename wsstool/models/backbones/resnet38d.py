@@ -4,7 +4,6 @@ import logging
 import os.path as osp
 from typing import Optional, Sequence, Tuple
 
-import torch
 import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
@@ -12,6 +11,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from wsstool.registry import MODELS
+from wsstool.utils.checkpoint import load_from_local
 from ..utils import check_state_dict_shapes, set_bn_eval
 
 
@@ -282,7 +282,7 @@ class ResNet38d(BaseModule):
         if not osp.isfile(path):
             raise FileNotFoundError(
                 f'ResNet38d pretrained checkpoint {path!r} does not exist.')
-        checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+        checkpoint = load_from_local(path, map_location='cpu')
         state_dict = checkpoint.get('state_dict', checkpoint)
         if prefix:
             state_dict = {
