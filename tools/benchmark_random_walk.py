@@ -1,8 +1,8 @@
 """Time and peak memory of the sparse and the dense random walk.
 
-    python tools/benchmark_random_walk.py [--sizes 16x16 32x32 48x48 64x64]
+    python tools/benchmark_random_walk.py [--sizes 16x16 32x32 64x64 94x125]
         [--steps 256] [--classes 3] [--beta 10] [--radius 5]
-        [--device cpu] [--skip-dense-above 4096] [--repeat 3]
+        [--device cpu] [--skip-dense-above 4096] [--repeat 3] [--threads N]
 
 Each strided grid size h x w (N = h * w nodes) gets a random boundary map,
 its ``'full'`` PathIndex affinities and random class scores; both walks run
@@ -58,7 +58,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Benchmark the sparse against the dense random walk')
     parser.add_argument('--sizes', type=grid_size, nargs='+',
-                        default=[(16, 16), (32, 32), (48, 48), (64, 64)],
+                        default=[(16, 16), (32, 32), (48, 48), (64, 64),
+                                 (94, 125)],
                         metavar='HxW', help='strided grid sizes (VOC 94x125)')
     parser.add_argument('--steps', type=int, default=256,
                         help='walk length (a power of 2 for the dense walk)')
@@ -72,6 +73,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'than N nodes')
     parser.add_argument('--repeat', type=int, default=3,
                         help='timed walks per (mode, size), median reported')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch CPU threads of the walks (default: '
+                        "torch's); 1 steadies timings on a busy machine")
     parser.add_argument('--seed', type=int, default=0)
     return parser.parse_args(argv)
 
@@ -104,6 +108,8 @@ def measure_walk(mode: str, size: Tuple[int, int], options: Dict) -> Dict:
     """Median seconds of ``options['repeat']`` walks, the peak MiB they add
     and the (K, h, w) scores (on the CPU)."""
     device = torch.device(options['device'])
+    if options['threads']:
+        torch.set_num_threads(options['threads'])
     walk = RandomWalk(options['beta'], options['steps'], mode)
     warm_up_inputs = make_inputs(WARM_UP_SIZE, options)
     for _ in range(WARM_UP_WALKS):
@@ -132,7 +138,9 @@ def measure(mode: str, size: Tuple[int, int], options: Dict) -> Dict:
     """:func:`measure_walk`; on the CPU in a new process of its own, so that
     the peak resident set size is that of this walk alone. The processes
     fork from a server that imported the libraries once (spawned where
-    ``forkserver`` is not available)."""
+    ``forkserver`` is not available); they import this script by its module
+    name, so when it is not run as the main script its folder must be on
+    ``sys.path``."""
     if torch.device(options['device']).type == 'cuda':
         return measure_walk(mode, size, options)
     context = multiprocessing.get_context(START_METHOD)
@@ -158,8 +166,11 @@ def _cell(value: Optional[float], spec: str) -> str:
 
 
 def print_report(rows: List[Dict], args: argparse.Namespace) -> None:
-    print(f'random walk on {args.device}: {args.steps} steps, '
-          f'{args.classes} classes, beta {args.beta}, radius {args.radius}')
+    threads = args.threads or torch.get_num_threads()
+    where = (args.device if torch.device(args.device).type == 'cuda' else
+             f'{args.device} ({threads} threads)')
+    print(f'random walk on {where}: {args.steps} steps, {args.classes} '
+          f'classes, beta {args.beta}, radius {args.radius}')
     header = ('grid', 'N', 'sparse s', 'dense s', 'time x', 'sparse MiB',
               'dense MiB', 'mem x', 'max |diff|', 'argmax agree')
     print(' | '.join(header))
@@ -225,7 +236,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
                          f'{args.classes} and {args.repeat}.')
     options = dict(steps=args.steps, classes=args.classes, beta=args.beta,
                    radius=args.radius, device=args.device, seed=args.seed,
-                   repeat=args.repeat)
+                   repeat=args.repeat, threads=args.threads)
     rows = [benchmark_size(size, args, options) for size in args.sizes]
     print_report(rows, args)
     return rows

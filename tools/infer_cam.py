@@ -10,6 +10,7 @@ normalisation) and write one file per image.
 ``--crf-alphas`` also writes dense-CRF probabilities of the CAMs (PSA's la/ha
 maps), computed in a pool of processes while the model keeps inferring.
 Images whose outputs already exist are skipped, so an interrupted run resumes.
+No ground truth is loaded, so any split works (train_aug for refinement).
 Under ``--launcher pytorch`` the images are split across processes.
 """
 import argparse
@@ -156,6 +157,20 @@ def write_crf(img_path: str, keys: np.ndarray, cams: np.ndarray, paths: dict,
             save_crf_prob(path, keys, prob, fmt, dtype)
 
 
+def without_annotations(dataset_cfg: dict) -> dict:
+    """A copy of a dataset config that loads no label maps: CAM inference
+    needs the images only, so any split works (e.g. train_aug, whose images
+    have no ground truth, for refinement)."""
+    dataset_cfg = copy.deepcopy(dataset_cfg)
+    dataset_cfg.data_prefix = dict(
+        dataset_cfg.get('data_prefix', {}), seg_map_path=None)
+    dataset_cfg.pipeline = [
+        transform for transform in dataset_cfg.pipeline
+        if transform['type'] != 'LoadWSSSAnnotations'
+    ]
+    return dataset_cfg
+
+
 def main() -> None:
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options)
@@ -181,7 +196,7 @@ def infer(args: argparse.Namespace, cfg: Config, pool: Optional[Pool],
     load_model_weights(model, args.checkpoint)
     model.to(device).eval()
 
-    dataset_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
+    dataset_cfg = without_annotations(cfg.test_dataloader.dataset)
     if args.split is not None:
         dataset_cfg.ann_file = (
             osp.abspath(args.split) if osp.isfile(args.split) else args.split)

@@ -77,6 +77,21 @@ def test_outputs_match_model_and_resume(setup, tmp_path):
     assert os.stat(f'{out}/{ids[0]}.npz').st_mtime_ns == kept
 
 
+def test_split_without_ground_truth(setup, tiny_synthvoc, tmp_path):
+    """train_aug images have no label maps; CAM inference does not need
+    them (refinement infers the CAMs of train_aug)."""
+    _, _, checkpoint, cli = setup
+    split = osp.join(tiny_synthvoc, 'ImageSets', 'Segmentation',
+                     'train_aug.txt')
+    out = tmp_path / 'cams'
+    result = _infer([CAM_CONFIG, checkpoint, '--out', str(out), '--split',
+                     split, *cli])
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(split) as f:
+        ids = f.read().split()
+    assert sorted(os.listdir(out)) == sorted(f'{i}.npz' for i in ids)
+
+
 def test_two_processes_write_the_same_cams(setup, tmp_path):
     _, _, checkpoint, cli = setup
     single, double = str(tmp_path / 'one'), str(tmp_path / 'two')

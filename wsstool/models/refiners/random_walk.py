@@ -43,9 +43,14 @@ def _check_graph(affinities: Tensor, directions: Tensor) -> None:
             f'has {len(directions)}.')
 
 
-def affinity_edges(affinities: Tensor,
-                   directions: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-    """Edges of the affinity graph whose destination lies in the map.
+def neighbourhood(affinities: Tensor,
+                  directions: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """Row p of the affinity matrix A in a fixed layout of M = 2D + 1 slots.
+
+    Node p = i * w + j is joined to p + d with ``affinities[k, p]`` and to
+    p - d with ``affinities[k, p - d]``. Slots are ordered by flat offset
+    (that of p - d, 0 for p itself, that of p + d), so the valid slots of a
+    row have increasing columns.
 
     Args:
         affinities (Tensor): (D, h, w) affinity of (i, j) with
@@ -53,19 +58,27 @@ def affinity_edges(affinities: Tensor,
         directions (Tensor): (D, 2) offsets (dy, dx).
 
     Returns:
-        tuple[Tensor]: flat source and destination node indices (E,) int64
-        and the edge affinities (E,), on the device of ``affinities``.
+        tuple[Tensor]: (N, M) int64 columns, (N, M) affinities (1 on the
+        diagonal) and (N, M) bool validity (the neighbour lies in the map),
+        on the device of ``affinities``.
     """
     _check_graph(affinities, directions)
     _, height, width = affinities.shape
+    num_nodes = height * width
     directions = directions.to(affinities.device)
-    inside = destination_inside(directions, height, width)
-    nodes = torch.arange(height * width,
-                         device=affinities.device).view(1, height, width)
-    shift = (directions[:, 0] * width + directions[:, 1]).view(-1, 1, 1)
-    sources = nodes.expand_as(inside)[inside]
-    destinations = (nodes + shift)[inside]
-    return sources, destinations, affinities[inside]
+    shift = directions[:, 0] * width + directions[:, 1]
+    ahead = destination_inside(directions, height, width).flatten(1)
+    behind = destination_inside(-directions, height, width).flatten(1)
+    forward = affinities.flatten(1).where(ahead, 0)
+    nodes = torch.arange(num_nodes, device=affinities.device)
+    sources = (nodes - shift[:, None]).clamp(0, num_nodes - 1)
+    backward = forward.gather(1, sources).where(behind, 0)
+    offsets = torch.cat([-shift, shift.new_zeros(1), shift])
+    order = torch.argsort(offsets)
+    weights = torch.cat([backward, torch.ones_like(forward[:1]), forward])
+    valid = torch.cat([behind, torch.ones_like(ahead[:1]), ahead])
+    columns = nodes[:, None] + offsets[order]
+    return columns, weights[order].T, valid[order].T
 
 
 def dense_affinity_matrix(affinities: Tensor, directions: Tensor) -> Tensor:
@@ -79,12 +92,11 @@ def dense_affinity_matrix(affinities: Tensor, directions: Tensor) -> Tensor:
         Tensor: (h * w, h * w) A with A[p, q] = A[q, p] = the affinity of
         the pair (p, q), 1 on the diagonal, 0 for pixels out of reach.
     """
-    sources, destinations, weights = affinity_edges(affinities, directions)
-    num_nodes = affinities.shape[1] * affinities.shape[2]
-    matrix = torch.eye(num_nodes, dtype=affinities.dtype,
-                       device=affinities.device)
-    matrix[sources, destinations] = weights
-    matrix[destinations, sources] = weights
+    columns, weights, valid = neighbourhood(affinities, directions)
+    num_nodes = len(columns)
+    rows = torch.arange(num_nodes, device=columns.device)[:, None]
+    matrix = affinities.new_zeros(num_nodes, num_nodes)
+    matrix[rows.expand_as(columns)[valid], columns[valid]] = weights[valid]
     return matrix
 
 
@@ -96,21 +108,16 @@ def sparse_transition_matrix(affinities: Tensor, directions: Tensor,
     D = diag(sum_q A[p, q]^beta). Since A is symmetric, P is the transpose
     of the column-normalised T of the dense walk, so x T = (P x^T)^T.
     """
-    sources, destinations, weights = affinity_edges(affinities, directions)
-    num_nodes = affinities.shape[1] * affinities.shape[2]
-    nodes = torch.arange(num_nodes, device=affinities.device)
+    columns, weights, valid = neighbourhood(affinities, directions)
     weights = weights.pow(beta)
-    rows = torch.cat([sources, destinations, nodes])
-    cols = torch.cat([destinations, sources, nodes])
-    values = torch.cat([weights, weights, weights.new_ones(num_nodes)])
-    degree = values.new_zeros(num_nodes).index_add_(
-        0, rows, values)
-    matrix = torch.sparse_coo_tensor(
-        torch.stack([rows, cols]), values / degree[rows],
-        (num_nodes, num_nodes), check_invariants=False)
+    weights /= weights.sum(dim=1, keepdim=True)
+    row_starts = valid.sum(dim=1).cumsum(0)
+    row_starts = torch.cat([row_starts.new_zeros(1), row_starts])
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='Sparse CSR tensor support')
-        return matrix.coalesce().to_sparse_csr()
+        return torch.sparse_csr_tensor(
+            row_starts, columns[valid], weights[valid],
+            (len(columns), len(columns)), check_invariants=False)
 
 
 @REFINERS.register_module()

@@ -23,6 +23,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 REGIONS = ('source_crop', 'full')
+MAX_PATH_POINTS = 256  # the position of a path's maximum is kept as uint8
 
 
 def search_directions(radius: float) -> List[Tuple[int, int]]:
@@ -190,6 +191,9 @@ def boundary_affinities(boundary: Tensor,
     if boundary.dim() != 3:
         raise ValueError(f'boundary must be (B, H, W), got '
                          f'{tuple(boundary.shape)}.')
+    if max(len(path) for path in path_index.paths) > MAX_PATH_POINTS:
+        raise ValueError(f'paths of more than {MAX_PATH_POINTS} points are '
+                         f'not supported (radius {path_index.radius}).')
     margin = path_index.margin
     if region == 'full':
         boundary = _pad_for_full(boundary, margin, value=1.0)
