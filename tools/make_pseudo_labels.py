@@ -116,8 +116,8 @@ def refine_settings(cfg: Config, args: argparse.Namespace) -> dict:
             refine[key] = osp.abspath(override)
         elif key not in refine:
             raise KeyError(f'{args.config}: refine.{key} is not set')
-        elif not osp.isabs(refine[key]):
-            refine[key] = osp.join(data_root, refine[key])
+        else:
+            refine[key] = osp.abspath(osp.join(data_root, refine[key]))
     return refine
 
 

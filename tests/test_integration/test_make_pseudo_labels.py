@@ -18,7 +18,7 @@ from mmengine.runner import Runner
 from tests.tool_loader import load_tool
 from wsstool.fileio import load_cam, load_label_png, save_cam
 from wsstool.registry import DATASETS, MODELS, REFINERS
-from wsstool.utils import setup_checkpoint_io
+from wsstool.utils import load_from_local, setup_checkpoint_io
 
 from .conftest import REPO, TINY_GENERATOR, as_cli
 from .test_dist_train import _free_port
@@ -71,8 +71,10 @@ def refine_setup(tiny_synthvoc, tmp_path_factory):
     train_aug image, relation labels from them, and an IRNet trained on them
     for one epoch."""
     tmp = tmp_path_factory.mktemp('refine')
-    cam_dir, out_dir = str(tmp / 'cams'), str(tmp / 'out')
-    overrides = _overrides(tiny_synthvoc, cam_dir, out_dir)
+    # CAMs named relative to data_root, as in the configs
+    cam_dir = osp.join(tiny_synthvoc, 'cams_refine')
+    out_dir = str(tmp / 'out')
+    overrides = _overrides(tiny_synthvoc, 'cams_refine', out_dir)
     cfg = _config(overrides)
     init_default_scope('wsstool')
     dataset = DATASETS.build(
@@ -251,6 +253,31 @@ def test_two_processes_write_the_files_of_one(tool, refine_setup):
         if name.startswith('scores'):  # threads may round differently
             continue
         assert dist_files[name] == content, name
+
+
+def test_irnet_trains_on_two_processes(tool, relation_labels, refine_setup):
+    """tools/dist_train.sh trains IRNet with 2 gloo processes (frozen
+    backbone under DDP) and the checkpoint walks."""
+    tmp = refine_setup['tmp']
+    work_dir = str(tmp / 'dist_work')
+    result = subprocess.run(
+        ['bash', 'tools/dist_train.sh', IRN_CONFIG, '2', '--work-dir',
+         work_dir, *as_cli(refine_setup['overrides'])],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env={**os.environ, 'PYTHONPATH': REPO, 'PYTHON': sys.executable,
+             'PORT': str(_free_port()), 'OMP_NUM_THREADS': '1'})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
+        -5000:]
+    checkpoint = osp.join(work_dir, 'epoch_1.pth')
+    state_dict = load_from_local(checkpoint)['state_dict']
+    assert all(
+        torch.isfinite(value).all() for value in state_dict.values()
+        if value.is_floating_point())
+    results = tool.main([
+        IRN_CONFIG, '--step', 'pseudo-labels', '--checkpoint', checkpoint,
+        '--out', str(tmp / 'dist_walk'), *as_cli(refine_setup['overrides'])
+    ])
+    assert 0 <= results['seg/mIoU'] <= 100
 
 
 def test_missing_cams_are_counted(tool, refine_setup, tmp_path):

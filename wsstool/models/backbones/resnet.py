@@ -1,5 +1,4 @@
 """ResNet backbone built from torchvision's ResNet-18/34/50/101."""
-import os.path as osp
 from typing import Optional, Sequence, Tuple
 
 from mmengine.model import BaseModule
@@ -7,8 +6,8 @@ from torch import Tensor, nn
 from torchvision.models import resnet as tv_resnet
 
 from wsstool.registry import MODELS
-from wsstool.utils.checkpoint import load_from_local
 from ..utils import check_state_dict_shapes, set_bn_eval
+from ..utils.state_dict import read_pretrained_state_dict
 
 _ARCHS = {
     18: tv_resnet.resnet18,
@@ -190,19 +189,7 @@ class ResNet(BaseModule):
                 unexpected (wrong depth or not a torchvision ResNet
                 checkpoint).
         """
-        if not osp.isfile(path):
-            raise FileNotFoundError(
-                f'ResNet pretrained checkpoint {path!r} does not exist.')
-        checkpoint = load_from_local(path, map_location='cpu')
-        state_dict = checkpoint.get('state_dict', checkpoint)
-        if prefix:
-            state_dict = {
-                key[len(prefix):]: value
-                for key, value in state_dict.items() if key.startswith(prefix)
-            }
-            if not state_dict:
-                raise KeyError(f'Checkpoint {path} has no key starting with '
-                               f'prefix {prefix!r}.')
+        state_dict = read_pretrained_state_dict(path, 'ResNet', prefix)
         state_dict = {
             key: value
             for key, value in state_dict.items() if not key.startswith('fc.')

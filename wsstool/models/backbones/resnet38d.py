@@ -1,7 +1,6 @@
 """ResNet-38d: the wide pre-activation ResNet "A1" (Wu et al., ademxapp)
 used as the CAM backbone of PSA, SEAM, AEFT and KTSE."""
 import logging
-import os.path as osp
 from typing import Optional, Sequence, Tuple
 
 import torch.nn.functional as F
@@ -11,8 +10,8 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from wsstool.registry import MODELS
-from wsstool.utils.checkpoint import load_from_local
 from ..utils import check_state_dict_shapes, set_bn_eval
+from ..utils.state_dict import read_pretrained_state_dict
 
 
 class PreActBlock(nn.Module):
@@ -279,19 +278,7 @@ class ResNet38d(BaseModule):
             KeyError: If ``prefix`` matches no key, or backbone tensors
                 other than ``num_batches_tracked`` are missing.
         """
-        if not osp.isfile(path):
-            raise FileNotFoundError(
-                f'ResNet38d pretrained checkpoint {path!r} does not exist.')
-        checkpoint = load_from_local(path, map_location='cpu')
-        state_dict = checkpoint.get('state_dict', checkpoint)
-        if prefix:
-            state_dict = {
-                key[len(prefix):]: value
-                for key, value in state_dict.items() if key.startswith(prefix)
-            }
-            if not state_dict:
-                raise KeyError(f'Checkpoint {path} has no key starting with '
-                               f'prefix {prefix!r}.')
+        state_dict = read_pretrained_state_dict(path, 'ResNet38d', prefix)
         check_state_dict_shapes(self, state_dict, path)
         missing, unexpected = self.load_state_dict(state_dict, strict=False)
         missing = [

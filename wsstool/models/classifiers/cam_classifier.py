@@ -8,9 +8,12 @@ from torch import Tensor, nn
 
 from wsstool.registry import MODELS
 from wsstool.structures import WSSSDataSample
+from ..data_preprocessors.wsss_data_preprocessor import \
+    build_data_preprocessor
 from ..utils import (CAM_NORMS, CAM_RELU_MODES, RESIZE_MODES,
                      cam_to_original, multi_scale_flip_cams, normalize_cam)
-from ..utils.unprefixed_keys import map_unprefixed_keys
+from ..utils.cfg_defaults import merge_cfg_defaults
+from ..utils.unprefixed_keys import register_key_mapping_hook
 
 _TEST_CFG_DEFAULTS = dict(
     scales=(1.0, ),
@@ -29,12 +32,8 @@ def _is_number(value) -> bool:
 
 def _parse_test_cfg(test_cfg: Optional[dict]) -> dict:
     """Merge ``test_cfg`` into the defaults and validate it."""
-    cfg = dict(_TEST_CFG_DEFAULTS, **(test_cfg or {}))
-    unknown = set(cfg) - set(_TEST_CFG_DEFAULTS)
-    if unknown:
-        raise ValueError(f'CAMClassifier test_cfg has unknown keys '
-                         f'{sorted(unknown)}; expected keys of '
-                         f'{sorted(_TEST_CFG_DEFAULTS)}.')
+    cfg = merge_cfg_defaults(test_cfg, _TEST_CFG_DEFAULTS,
+                             'CAMClassifier test_cfg')
     scales = cfg['scales']
     if not (isinstance(scales, (list, tuple)) and scales and all(
             _is_number(s) and s > 0 for s in scales)):
@@ -122,27 +121,14 @@ class CAMClassifier(BaseModel):
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='WSSSDataPreprocessor')
-        if isinstance(data_preprocessor, dict):
-            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(
-            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+            data_preprocessor=build_data_preprocessor(data_preprocessor),
+            init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         self.head = MODELS.build(head)
         self.train_cfg = train_cfg
         self.test_cfg = _parse_test_cfg(test_cfg)
-        self._register_load_state_dict_pre_hook(self._map_reference_keys)
-
-    def _map_reference_keys(self, state_dict: dict, prefix: str,
-                            *args) -> None:
-        """Rename unprefixed reference checkpoint keys in place (a
-        ``load_state_dict`` pre-hook)."""
-        if prefix:
-            return
-        mapped = map_unprefixed_keys(state_dict, self.state_dict().keys())
-        state_dict.clear()
-        state_dict.update(mapped)
+        register_key_mapping_hook(self)
 
     def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, ...]:
         """Backbone features of (B, 3, H, W) images."""

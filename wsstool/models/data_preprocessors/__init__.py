@@ -1,3 +1,4 @@
-from .wsss_data_preprocessor import WSSSDataPreprocessor
+from .wsss_data_preprocessor import (WSSSDataPreprocessor,
+                                     build_data_preprocessor)
 
-__all__ = ['WSSSDataPreprocessor']
+__all__ = ['WSSSDataPreprocessor', 'build_data_preprocessor']

@@ -4,7 +4,7 @@ from typing import Optional, Sequence, Union
 import torch.nn.functional as F
 from mmengine.model import ImgDataPreprocessor
 from mmengine.structures import PixelData
-from torch import Tensor
+from torch import Tensor, nn
 
 from wsstool.registry import MODELS
 
@@ -119,3 +119,14 @@ class WSSSDataPreprocessor(ImgDataPreprocessor):
             padded = F.pad(data, (0, pad_w, 0, pad_h), value=pad_value)
             setattr(sample, field,
                     PixelData(data=padded, metainfo=pixel_data.metainfo))
+
+
+def build_data_preprocessor(
+        data_preprocessor: Optional[Union[dict, nn.Module]]) -> nn.Module:
+    """The data preprocessor of a model: a given module as is, a config
+    built from ``MODELS``, or ``WSSSDataPreprocessor()`` for None."""
+    if data_preprocessor is None:
+        return WSSSDataPreprocessor()
+    if isinstance(data_preprocessor, dict):
+        return MODELS.build(data_preprocessor)
+    return data_preprocessor

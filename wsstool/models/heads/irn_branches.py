@@ -4,7 +4,7 @@ Both take the five backbone features of IRN (stem after the max-pool,
 ``layer1`` ... ``layer4``; strides 4, 4, 8, 16, 16 for the IRN ResNet-50)
 and predict at the stride of the first two (stride 4).
 """
-from typing import Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -63,8 +63,37 @@ def _check_in_channels(owner: str, in_channels: Sequence[int]) -> None:
             f'{NUM_FEATURES} values (stem, layer1 .. layer4).')
 
 
+class _IRNBranch(nn.Module):
+    """Five IRN features through their own 1x1 conv + GroupNorm
+    (``lateral_convs``).
+
+    Args:
+        in_channels (Sequence[int]): Channels of the 5 features.
+        out_channels (Sequence[int]): Output channels of each conv.
+        groups (Sequence[int]): GroupNorm groups of each conv.
+    """
+
+    def __init__(self, in_channels: Sequence[int],
+                 out_channels: Sequence[int], groups: Sequence[int]) -> None:
+        super().__init__()
+        _check_in_channels(type(self).__name__, in_channels)
+        self.in_channels = tuple(in_channels)
+        self.lateral_convs = nn.ModuleList(
+            conv_gn(c, out, g)
+            for c, out, g in zip(in_channels, out_channels, groups))
+
+    def lateral_maps(self, features: Sequence[Tensor]) -> List[Tensor]:
+        """The 5 maps (B, out_channels[i], h_i, w_i) of the 5 features
+        (B, C_i, h_i, w_i), before any activation."""
+        _check_features(type(self).__name__, features, self.in_channels)
+        return [
+            conv(feature)
+            for conv, feature in zip(self.lateral_convs, features)
+        ]
+
+
 @MODELS.register_module()
-class BoundaryBranch(nn.Module):
+class BoundaryBranch(_IRNBranch):
     """IRN class-boundary branch.
 
     Each feature goes through a 1x1 conv to 32 channels, GroupNorm(4),
@@ -82,11 +111,8 @@ class BoundaryBranch(nn.Module):
 
     def __init__(self,
                  in_channels: Sequence[int] = RESNET50_CHANNELS) -> None:
-        super().__init__()
-        _check_in_channels(type(self).__name__, in_channels)
-        self.in_channels = tuple(in_channels)
-        self.lateral_convs = nn.ModuleList(
-            conv_gn(c, self.channels, self.groups) for c in in_channels)
+        super().__init__(in_channels, (self.channels, ) * NUM_FEATURES,
+                         (self.groups, ) * NUM_FEATURES)
         self.conv_boundary = nn.Conv2d(
             NUM_FEATURES * self.channels, 1, 1, bias=True)
 
@@ -100,17 +126,14 @@ class BoundaryBranch(nn.Module):
         Returns:
             Tensor: (B, 1, h4, w4) logits; sigmoid gives the boundary map.
         """
-        _check_features(type(self).__name__, features, self.in_channels)
-        size = tuple(features[1].shape[-2:])
-        maps = [
-            F.relu(upsample_and_crop(conv(feature), size))
-            for conv, feature in zip(self.lateral_convs, features)
-        ]
+        maps = self.lateral_maps(features)
+        size = tuple(maps[1].shape[-2:])
+        maps = [F.relu(upsample_and_crop(m, size)) for m in maps]
         return self.conv_boundary(torch.cat(maps, dim=1))
 
 
 @MODELS.register_module()
-class DisplacementBranch(nn.Module):
+class DisplacementBranch(_IRNBranch):
     """IRN instance-displacement branch.
 
     1x1 conv + GroupNorm + ReLU per feature: stem -> 64 (GN 8), layer1 ->
@@ -137,12 +160,7 @@ class DisplacementBranch(nn.Module):
 
     def __init__(self,
                  in_channels: Sequence[int] = RESNET50_CHANNELS) -> None:
-        super().__init__()
-        _check_in_channels(type(self).__name__, in_channels)
-        self.in_channels = tuple(in_channels)
-        self.lateral_convs = nn.ModuleList(
-            conv_gn(c, out, g)
-            for c, out, g in zip(in_channels, self.channels, self.groups))
+        super().__init__(in_channels, self.channels, self.groups)
         self.deep_fuse = conv_gn(
             sum(self.channels[2:]), self.fuse_channels, self.fuse_groups)
         self.fuse = conv_gn(
@@ -163,13 +181,9 @@ class DisplacementBranch(nn.Module):
             Tensor: (B, 2, h4, w4) displacements (dy, dx), minus
             ``mean_shift`` in eval mode.
         """
-        _check_features(type(self).__name__, features, self.in_channels)
-        size4 = tuple(features[1].shape[-2:])
-        size8 = tuple(features[2].shape[-2:])
-        maps = [
-            conv(feature)
-            for conv, feature in zip(self.lateral_convs, features)
-        ]
+        maps = self.lateral_maps(features)
+        size4 = tuple(maps[1].shape[-2:])
+        size8 = tuple(maps[2].shape[-2:])
         shallow = [F.relu(m) for m in maps[:2]]
         deep = [F.relu(upsample_and_crop(m, size8)) for m in maps[2:]]
         deep = F.relu(

@@ -1,21 +1,19 @@
 """AffinityNet (PSA): inter-pixel affinities from learned features, and the
 random walk that turns CAMs into pseudo labels."""
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Union
 
 import mmcv
 import numpy as np
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModel
-from mmengine.structures import BaseDataElement, PixelData
 from torch import Tensor, nn
 
 from wsstool.registry import MODELS, REFINERS
 from wsstool.structures import WSSSDataSample
+from ..utils.cfg_defaults import merge_cfg_defaults
 from ..utils.path_index import (PathIndex, affinity_pair_labels,
                                 feature_affinities, subsample_label)
-from ..utils.pseudo_label import scores_to_label
-from ..utils.unprefixed_keys import map_unprefixed_keys
+from .base import BaseRefineNet
 
 _TRAIN_CFG_DEFAULTS = dict(radius=5)
 _TEST_CFG_DEFAULTS = dict(
@@ -39,13 +37,9 @@ def _is_number(value) -> bool:
 
 
 def _merge_cfg(cfg: Optional[dict], defaults: dict, name: str) -> dict:
-    """``cfg`` over ``defaults``, rejecting unknown keys."""
-    merged = dict(defaults, **(cfg or {}))
-    unknown = set(merged) - set(defaults)
-    if unknown:
-        raise ValueError(f'AffinityNet {name} has unknown keys '
-                         f'{sorted(unknown)}; expected keys of '
-                         f'{sorted(defaults)}.')
+    """``cfg`` over ``defaults``, rejecting unknown keys; its ``radius``
+    must be a number > 1."""
+    merged = merge_cfg_defaults(cfg, defaults, f'AffinityNet {name}')
     if not (_is_number(merged['radius']) and merged['radius'] > 1):
         raise ValueError(f'AffinityNet {name}.radius must be a number > 1, '
                          f'got {merged["radius"]!r}.')
@@ -75,7 +69,7 @@ def _parse_test_cfg(test_cfg: Optional[dict]) -> dict:
 
 
 @MODELS.register_module()
-class AffinityNet(BaseModel):
+class AffinityNet(BaseRefineNet):
     """AffinityNet of PSA, as used by PSA, SEAM, AEFT and PPC.
 
     A backbone and an :class:`AffinityHead` give an embedding f on the
@@ -150,10 +144,6 @@ class AffinityNet(BaseModel):
                  init_cfg: Optional[dict] = None) -> None:
         train_cfg = _merge_cfg(train_cfg, _TRAIN_CFG_DEFAULTS, 'train_cfg')
         test_cfg = _parse_test_cfg(test_cfg)
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='WSSSDataPreprocessor')
-        if isinstance(data_preprocessor, dict):
-            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
@@ -173,17 +163,6 @@ class AffinityNet(BaseModel):
                     f'probability unary (e.g. preset "psa_prob"), got '
                     f'{self.crf!r}.')
         self._feature_stride = None
-        self._register_load_state_dict_pre_hook(self._map_reference_keys)
-
-    def _map_reference_keys(self, state_dict: dict, prefix: str,
-                            *args) -> None:
-        """Rename unprefixed reference checkpoint keys in place (a
-        ``load_state_dict`` pre-hook)."""
-        if prefix:
-            return
-        mapped = map_unprefixed_keys(state_dict, self.state_dict().keys())
-        state_dict.clear()
-        state_dict.update(mapped)
 
     def extract_feat(self, inputs: Tensor) -> Tensor:
         """Embedding (B, C, h, w) of (B, 3, H, W) images."""
@@ -219,33 +198,15 @@ class AffinityNet(BaseModel):
                 'a square grid whose side divides it (a power-of-2 stride).')
         return stride
 
-    def forward(self,
-                inputs: Tensor,
-                data_samples: Optional[List[WSSSDataSample]] = None,
-                mode: str = 'tensor'
-                ) -> Union[Dict[str, Tensor], Tensor, List[WSSSDataSample]]:
-        """Run in ``'loss'``, ``'tensor'`` or ``'predict'`` mode.
-
-        Args:
-            inputs (Tensor): (B, 3, H, W) normalised images.
-            data_samples (list[WSSSDataSample], optional): ``gt_sem_seg``
-                relation labels (``'loss'``) or ``pred_cam`` (``'predict'``).
-            mode (str): ``'loss'``, ``'tensor'`` or ``'predict'``.
-        """
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'tensor':
-            return self.extract_feat(inputs)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        raise ValueError(f'AffinityNet mode {mode!r}; expected "loss", '
-                         '"tensor" or "predict".')
+    def _forward(self, inputs: Tensor) -> Tensor:
+        """The embedding (``'tensor'`` mode)."""
+        return self.extract_feat(inputs)
 
     def loss(self, inputs: Tensor,
              data_samples: List[WSSSDataSample]) -> Dict[str, Tensor]:
         """Affinity losses of (B, 3, H, W) images against their relation
         labels (``gt_sem_seg`` (1, H, W) each)."""
-        labels = self._stack_relation_labels(data_samples).to(inputs.device)
+        labels = self._stack_relation_labels(data_samples, inputs.device)
         labels = subsample_label(labels, self.feature_stride)
         embedding = self.extract_feat(inputs)
         if labels.shape[-2:] != embedding.shape[-2:]:
@@ -261,21 +222,6 @@ class AffinityNet(BaseModel):
         affinities = feature_affinities(embedding, path_index.directions,
                                         path_index.margin)
         return self.loss_affinity(affinities, *pairs)
-
-    @staticmethod
-    def _stack_relation_labels(
-            data_samples: Optional[Sequence[WSSSDataSample]]) -> Tensor:
-        """(B, H, W) int64 relation labels of the samples."""
-        if not data_samples:
-            raise ValueError('AffinityNet loss needs data_samples with '
-                             'gt_sem_seg relation labels.')
-        for sample in data_samples:
-            if 'gt_sem_seg' not in sample:
-                raise ValueError(
-                    'AffinityNet loss: a data sample has no gt_sem_seg '
-                    f'(img_path {sample.metainfo.get("img_path")!r}).')
-        return torch.stack(
-            [s.gt_sem_seg.data[0].long() for s in data_samples])
 
     def background_score(self, cams: Tensor) -> Tensor:
         """Background channel (H, W) of (K, H, W) CAMs in [0, 1]
@@ -384,51 +330,15 @@ class AffinityNet(BaseModel):
         prob = (score / total).cpu().numpy()
         return torch.from_numpy(self.crf(image, prob)).to(score.device)
 
-    def predict(self, inputs: Tensor,
-                data_samples: Sequence[WSSSDataSample]
-                ) -> List[WSSSDataSample]:
-        """Pseudo label of one image from its CAMs.
-
-        Args:
-            inputs (Tensor): (1, 3, H, W) normalised image.
-            data_samples (Sequence[WSSSDataSample]): One sample with
-                ``pred_cam`` (``cam`` (K, H, W), ``class_ids`` (K,)) at the
-                input size, and ``img_path`` when ``test_cfg.crf`` is set.
-
-        Returns:
-            list[WSSSDataSample]: The sample with ``pred_scores``
-            (``score`` (K + 1, H, W) float32, ``class_ids`` (K,) int64) and
-            ``pred_sem_seg`` ((1, H, W) int64, 0 = background, c + 1 =
-            class c).
-        """
-        if inputs.shape[0] != 1 or not data_samples or len(data_samples) != 1:
-            raise ValueError(
-                'AffinityNet predicts one image at a time (batch size 1), '
-                f'got inputs {tuple(inputs.shape)} and '
-                f'{len(data_samples or ())} data samples.')
-        sample = data_samples[0]
-        if 'pred_cam' not in sample:
-            raise ValueError(
-                'AffinityNet predict needs pred_cam (cam, class_ids) on the '
-                f'data sample (img_path {sample.metainfo.get("img_path")!r}).')
-        cams = torch.as_tensor(
-            sample.pred_cam.cam, dtype=torch.float32, device=inputs.device)
-        class_ids = torch.as_tensor(
-            sample.pred_cam.class_ids, dtype=torch.int64,
-            device=inputs.device)
-        if class_ids.dim() != 1 or len(class_ids) != len(cams):
-            raise ValueError(
-                f'AffinityNet predict: pred_cam.class_ids '
-                f'{tuple(class_ids.shape)} must be (K,) for cam '
-                f'{tuple(cams.shape)}.')
-        score = self.propagate_cams(inputs, cams)
-        if self.crf is not None:
-            if 'img_path' not in sample:
-                raise ValueError('AffinityNet test_cfg.crf needs img_path on '
-                                 'the data sample to read the image.')
-            image = mmcv.imread(sample.img_path, channel_order='rgb')
-            score = self.refine_with_crf(score, image)
-        sample.pred_scores = BaseDataElement(score=score, class_ids=class_ids)
-        sample.pred_sem_seg = PixelData(
-            data=scores_to_label(score, class_ids)[None])
-        return [sample]
+    def refine_scores(self, score: Tensor,
+                      data_sample: WSSSDataSample) -> Tensor:
+        """The walked scores, refined by the dense CRF of ``test_cfg.crf``
+        (:meth:`refine_with_crf`) on the image read from the sample's
+        ``img_path`` when one is set."""
+        if self.crf is None:
+            return score
+        if 'img_path' not in data_sample:
+            raise ValueError('AffinityNet test_cfg.crf needs img_path on '
+                             'the data sample to read the image.')
+        image = mmcv.imread(data_sample.img_path, channel_order='rgb')
+        return self.refine_with_crf(score, image)

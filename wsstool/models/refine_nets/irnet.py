@@ -5,17 +5,17 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModel
-from mmengine.structures import BaseDataElement, PixelData
 from torch import Tensor, nn
 
 from wsstool.registry import MODELS, REFINERS
 from wsstool.structures import WSSSDataSample
 from ..heads.irn_branches import upsample_and_crop
 from ..refiners.random_walk import RandomWalk
+from ..utils.cfg_defaults import merge_cfg_defaults
 from ..utils.path_index import (PathIndex, affinity_pair_labels,
                                 boundary_affinities, subsample_label)
-from ..utils.pseudo_label import scores_to_label
+from ..utils.unprefixed_keys import strip_data_parallel_prefix
+from .base import BaseRefineNet
 
 OUTPUT_STRIDE = 4
 _TRAIN_CFG_DEFAULTS = dict(radius=10, label_stride=OUTPUT_STRIDE)
@@ -45,7 +45,6 @@ _IRN_KEY_MAP = (
     (r'fc_dp7\.4\.running_mean', 'displacement_branch.mean_shift'),
 )
 _IRN_SIGNATURE = 'fc_edge6.weight'
-_DATA_PARALLEL_PREFIX = 'module.'
 
 
 def map_irn_keys(state_dict: Dict[str, Tensor]) -> 'OrderedDict[str, Tensor]':
@@ -62,14 +61,9 @@ def map_irn_keys(state_dict: Dict[str, Tensor]) -> 'OrderedDict[str, Tensor]':
     Returns:
         OrderedDict[str, Tensor]: Tensors under IRNet's names.
     """
-    if state_dict and all(
-            key.startswith(_DATA_PARALLEL_PREFIX) for key in state_dict):
-        state_dict = {
-            key[len(_DATA_PARALLEL_PREFIX):]: value
-            for key, value in state_dict.items()
-        }
+    state_dict = strip_data_parallel_prefix(state_dict)
     if _IRN_SIGNATURE not in state_dict:
-        return OrderedDict(state_dict)
+        return state_dict
     mapped = OrderedDict()
     for key, value in state_dict.items():
         for pattern, replacement in _IRN_KEY_MAP:
@@ -79,16 +73,6 @@ def map_irn_keys(state_dict: Dict[str, Tensor]) -> 'OrderedDict[str, Tensor]':
                     replacement, str) else replacement(match)] = value
                 break
     return mapped
-
-
-def _merge_cfg(name: str, cfg: Optional[dict], defaults: dict) -> dict:
-    """``defaults`` updated with ``cfg``, rejecting unknown keys."""
-    merged = dict(defaults, **(cfg or {}))
-    unknown = set(merged) - set(defaults)
-    if unknown:
-        raise ValueError(f'IRNet {name} has unknown keys {sorted(unknown)}; '
-                         f'expected keys of {sorted(defaults)}.')
-    return merged
 
 
 def _is_positive_int(value) -> bool:
@@ -103,7 +87,8 @@ def _check_radius(name: str, radius) -> None:
 
 
 def _parse_train_cfg(train_cfg: Optional[dict]) -> dict:
-    cfg = _merge_cfg('train_cfg', train_cfg, _TRAIN_CFG_DEFAULTS)
+    cfg = merge_cfg_defaults(train_cfg, _TRAIN_CFG_DEFAULTS,
+                             'IRNet train_cfg')
     _check_radius('train_cfg', cfg['radius'])
     if not _is_positive_int(cfg['label_stride']):
         raise ValueError('IRNet train_cfg.label_stride must be a positive '
@@ -112,7 +97,7 @@ def _parse_train_cfg(train_cfg: Optional[dict]) -> dict:
 
 
 def _parse_test_cfg(test_cfg: Optional[dict]) -> dict:
-    cfg = _merge_cfg('test_cfg', test_cfg, _TEST_CFG_DEFAULTS)
+    cfg = merge_cfg_defaults(test_cfg, _TEST_CFG_DEFAULTS, 'IRNet test_cfg')
     _check_radius('test_cfg', cfg['radius'])
     if not isinstance(cfg['flip'], bool):
         raise ValueError('IRNet test_cfg.flip must be True or False, got '
@@ -131,7 +116,7 @@ def _parse_test_cfg(test_cfg: Optional[dict]) -> dict:
 
 
 @MODELS.register_module()
-class IRNet(BaseModel):
+class IRNet(BaseRefineNet):
     """IRN's inter-pixel relation network and its random-walk refinement.
 
     A frozen backbone (every feature detached, kept in eval mode) feeds a
@@ -200,12 +185,10 @@ class IRNet(BaseModel):
                  init_cfg: Optional[dict] = None) -> None:
         train_cfg = _parse_train_cfg(train_cfg)
         test_cfg = _parse_test_cfg(test_cfg)
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='WSSSDataPreprocessor')
-        if isinstance(data_preprocessor, dict):
-            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(
-            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg,
+            map_keys=map_irn_keys)
         self.backbone = MODELS.build(backbone)
         self.backbone.requires_grad_(False)
         self.boundary_branch = MODELS.build(boundary_branch)
@@ -218,17 +201,6 @@ class IRNet(BaseModel):
         self.test_path_index = PathIndex(self.test_cfg['radius'])
         self.random_walk: RandomWalk = REFINERS.build(
             self.test_cfg['random_walk'])
-        self._register_load_state_dict_pre_hook(self._map_reference_keys)
-
-    def _map_reference_keys(self, state_dict: dict, prefix: str,
-                            *args) -> None:
-        """Rename released IRN checkpoint keys in place (a
-        ``load_state_dict`` pre-hook)."""
-        if prefix:
-            return
-        mapped = map_irn_keys(state_dict)
-        state_dict.clear()
-        state_dict.update(mapped)
 
     def train(self, mode: bool = True) -> 'IRNet':
         """Set train mode; the backbone always stays in eval mode."""
@@ -247,34 +219,15 @@ class IRNet(BaseModel):
         return (self.boundary_branch(features),
                 self.displacement_branch(features))
 
-    def forward(self,
-                inputs: Tensor,
-                data_samples: Optional[List[WSSSDataSample]] = None,
-                mode: str = 'tensor'
-                ) -> Union[Dict[str, Tensor], Tuple[Tensor, Tensor],
-                           List[WSSSDataSample]]:
-        """Run in ``'loss'``, ``'tensor'`` or ``'predict'`` mode.
-
-        Args:
-            inputs (Tensor): (B, 3, H, W) normalised images.
-            data_samples (list[WSSSDataSample], optional): Relation labels
-                (``'loss'``) or CAMs (``'predict'``).
-            mode (str): ``'loss'``, ``'tensor'`` or ``'predict'``.
-        """
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'tensor':
-            return self.branch_outputs(inputs)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        raise ValueError(f'IRNet mode {mode!r}; expected "loss", "tensor" '
-                         'or "predict".')
+    def _forward(self, inputs: Tensor) -> Tuple[Tensor, Tensor]:
+        """Boundary logits and displacements (``'tensor'`` mode)."""
+        return self.branch_outputs(inputs)
 
     def loss(self, inputs: Tensor,
              data_samples: List[WSSSDataSample]) -> Dict[str, Tensor]:
         """Affinity and displacement losses of (B, 3, H, W) images against
         their relation labels ``gt_sem_seg`` (1, H, W)."""
-        labels = self._relation_labels(data_samples).to(inputs.device)
+        labels = self._stack_relation_labels(data_samples, inputs.device)
         labels = subsample_label(labels, self.train_cfg['label_stride'])
         boundary_logits, displacement = self.branch_outputs(inputs)
         if labels.shape[-2:] != boundary_logits.shape[-2:]:
@@ -294,22 +247,6 @@ class IRNet(BaseModel):
             self.loss_displacement(displacement, bg_pos, fg_pos,
                                    path_index.directions, path_index.margin))
         return losses
-
-    @staticmethod
-    def _relation_labels(
-            data_samples: Optional[List[WSSSDataSample]]) -> Tensor:
-        """(B, H, W) int64 relation labels of the samples."""
-        if not data_samples:
-            raise ValueError('IRNet loss needs data_samples with gt_sem_seg '
-                             '(relation labels).')
-        for sample in data_samples:
-            if 'gt_sem_seg' not in sample:
-                raise ValueError(
-                    'IRNet loss: a data sample has no gt_sem_seg relation '
-                    f'label (img_path {sample.metainfo.get("img_path")!r}).')
-        return torch.stack([
-            sample.gt_sem_seg.data[0].long() for sample in data_samples
-        ])
 
     def boundary_map(self, inputs: Tensor) -> Tensor:
         """Class-boundary probabilities of one image.
@@ -386,36 +323,3 @@ class IRNet(BaseModel):
         walked = upsample_and_crop(walked[None], size)[0]
         peak = walked.max().clamp(min=torch.finfo(walked.dtype).tiny)
         return torch.cat([background, walked / peak])
-
-    def predict(self, inputs: Tensor,
-                data_samples: List[WSSSDataSample]) -> List[WSSSDataSample]:
-        """Pseudo labels of one image from its ``pred_cam``.
-
-        Args:
-            inputs (Tensor): (1, 3, H, W) normalised image.
-            data_samples (list[WSSSDataSample]): One sample with
-                ``pred_cam`` (``cam`` (K, H, W), ``class_ids`` (K,) int64).
-
-        Returns:
-            list[WSSSDataSample]: The sample with ``pred_scores`` and
-            ``pred_sem_seg`` set.
-        """
-        if inputs.shape[0] != 1 or not data_samples or len(
-                data_samples) != 1:
-            raise ValueError(
-                'IRNet predicts one image at a time (test batch size 1), '
-                f'got inputs {tuple(inputs.shape)} and '
-                f'{len(data_samples or [])} data samples.')
-        sample = data_samples[0]
-        if 'pred_cam' not in sample:
-            raise ValueError(
-                'IRNet predict needs pred_cam (cam (K, H, W), class_ids '
-                '(K,)) on the data sample (img_path '
-                f'{sample.metainfo.get("img_path")!r}).')
-        class_ids = torch.as_tensor(sample.pred_cam.class_ids,
-                                    dtype=torch.int64, device=inputs.device)
-        score = self.propagate_cams(inputs, sample.pred_cam.cam)
-        sample.pred_scores = BaseDataElement(score=score, class_ids=class_ids)
-        sample.pred_sem_seg = PixelData(
-            data=scores_to_label(score, class_ids)[None])
-        return [sample]

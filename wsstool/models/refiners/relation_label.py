@@ -11,6 +11,7 @@ class c, 255 = unsure (no pair involving such a pixel is trained).
   with a strong ``(1 - max)^alpha_low`` and a weak ``(1 - max)^alpha_high``
   background; foreground from the first, background from the second.
 """
+from abc import ABCMeta, abstractmethod
 from typing import Sequence
 
 import numpy as np
@@ -19,10 +20,7 @@ from wsstool.registry import REFINERS
 from .dense_crf import DenseCRF, crf_cam_with_alpha
 
 UNSURE = 255
-
-
-def _build_crf(crf: dict | DenseCRF) -> DenseCRF:
-    return REFINERS.build(crf) if isinstance(crf, dict) else crf
+_UNARY_NAMES = dict(label='label', prob='probability')
 
 
 def check_cam_inputs(image: np.ndarray, keys: np.ndarray, cams: np.ndarray,
@@ -56,8 +54,47 @@ def _label_values(keys: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], keys + 1]).astype(np.uint8)
 
 
+class _RelationLabelRefiner(metaclass=ABCMeta):
+    """Base of the relation-label refiners: a CRF with the unary the
+    subclass needs (``crf_unary``) and the checked call on one image.
+
+    Args:
+        crf (dict | DenseCRF): The CRF or its config.
+    """
+
+    crf_unary: str
+
+    def __init__(self, crf: dict | DenseCRF) -> None:
+        self.crf = REFINERS.build(crf) if isinstance(crf, dict) else crf
+        if self.crf.params['unary'] != self.crf_unary:
+            raise ValueError(
+                f'{type(self).__name__} needs a CRF with a '
+                f'{_UNARY_NAMES[self.crf_unary]} unary, got {self.crf!r}')
+
+    def __call__(self, image: np.ndarray, keys: np.ndarray,
+                 cams: np.ndarray) -> np.ndarray:
+        """Relation label map of one image.
+
+        Args:
+            image (np.ndarray): (H, W, 3) RGB uint8 original image.
+            keys (np.ndarray): (K,) int64 foreground class indices.
+            cams (np.ndarray): (K, H, W) max-normalised CAMs of ``keys``.
+
+        Returns:
+            np.ndarray: (H, W) uint8, 0 = background, c + 1 = class c,
+            255 = unsure.
+        """
+        check_cam_inputs(image, keys, cams, type(self).__name__)
+        return self._relation_label(image, keys, cams)
+
+    @abstractmethod
+    def _relation_label(self, image: np.ndarray, keys: np.ndarray,
+                        cams: np.ndarray) -> np.ndarray:
+        """:meth:`__call__` on checked inputs."""
+
+
 @REFINERS.register_module()
-class ThresholdRelationLabel:
+class ThresholdRelationLabel(_RelationLabelRefiner):
     """Relation labels by two constant background thresholds (IRN).
 
     For a threshold t, the label map arg-max([t, cams]) is refined by the
@@ -79,6 +116,8 @@ class ThresholdRelationLabel:
             Defaults to ``dict(type='DenseCRF', preset='irn_label')``.
     """
 
+    crf_unary = 'label'
+
     def __init__(self,
                  fg_thresh: float = 0.30,
                  bg_thresh: float = 0.05,
@@ -88,27 +127,12 @@ class ThresholdRelationLabel:
             raise ValueError(
                 f'ThresholdRelationLabel needs 0 <= bg_thresh <= fg_thresh '
                 f'<= 1, got bg_thresh={bg_thresh!r}, fg_thresh={fg_thresh!r}')
-        self.crf = _build_crf(crf)
-        if self.crf.params['unary'] != 'label':
-            raise ValueError(f'ThresholdRelationLabel needs a CRF with a '
-                             f'label unary, got {self.crf!r}')
+        super().__init__(crf)
         self.fg_thresh = fg_thresh
         self.bg_thresh = bg_thresh
 
-    def __call__(self, image: np.ndarray, keys: np.ndarray,
-                 cams: np.ndarray) -> np.ndarray:
-        """Relation label map of one image.
-
-        Args:
-            image (np.ndarray): (H, W, 3) RGB uint8 original image.
-            keys (np.ndarray): (K,) int64 foreground class indices.
-            cams (np.ndarray): (K, H, W) max-normalised CAMs of ``keys``.
-
-        Returns:
-            np.ndarray: (H, W) uint8, 0 = background, c + 1 = class c,
-            255 = unsure.
-        """
-        check_cam_inputs(image, keys, cams, type(self).__name__)
+    def _relation_label(self, image: np.ndarray, keys: np.ndarray,
+                        cams: np.ndarray) -> np.ndarray:
         fg = self.refined_labels(image, keys, cams, self.fg_thresh)
         bg = self.refined_labels(image, keys, cams, self.bg_thresh)
         label = np.where(fg == 0, UNSURE, fg).astype(np.uint8)
@@ -134,7 +158,7 @@ class ThresholdRelationLabel:
 
 
 @REFINERS.register_module()
-class AlphaRelationLabel:
+class AlphaRelationLabel(_RelationLabelRefiner):
     """Relation labels from la/ha CRF probabilities (PSA, SEAM, AEFT).
 
     ``la`` and ``ha`` are :func:`crf_cam_with_alpha` of the CAMs with
@@ -151,6 +175,8 @@ class AlphaRelationLabel:
             Defaults to ``dict(type='DenseCRF', preset='psa_prob')``.
     """
 
+    crf_unary = 'prob'
+
     def __init__(self,
                  alphas: Sequence[float] = (4, 24),
                  crf: dict | DenseCRF = dict(
@@ -158,26 +184,11 @@ class AlphaRelationLabel:
         if len(alphas) != 2 or not 0 < alphas[0] <= alphas[1]:
             raise ValueError(f'AlphaRelationLabel alphas must be (low, high) '
                              f'with 0 < low <= high, got {alphas!r}')
-        self.crf = _build_crf(crf)
-        if self.crf.params['unary'] != 'prob':
-            raise ValueError(f'AlphaRelationLabel needs a CRF with a '
-                             f'probability unary, got {self.crf!r}')
+        super().__init__(crf)
         self.alphas = tuple(alphas)
 
-    def __call__(self, image: np.ndarray, keys: np.ndarray,
-                 cams: np.ndarray) -> np.ndarray:
-        """Relation label map of one image.
-
-        Args:
-            image (np.ndarray): (H, W, 3) RGB uint8 original image.
-            keys (np.ndarray): (K,) int64 foreground class indices.
-            cams (np.ndarray): (K, H, W) max-normalised CAMs of ``keys``.
-
-        Returns:
-            np.ndarray: (H, W) uint8, 0 = background, c + 1 = class c,
-            255 = unsure.
-        """
-        check_cam_inputs(image, keys, cams, type(self).__name__)
+    def _relation_label(self, image: np.ndarray, keys: np.ndarray,
+                        cams: np.ndarray) -> np.ndarray:
         low, high = (
             crf_cam_with_alpha(image, cams, alpha, self.crf).argmax(axis=0)
             for alpha in self.alphas)

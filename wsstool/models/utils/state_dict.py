@@ -1,7 +1,44 @@
-"""Checks that a checkpoint's tensors fit a model before loading it."""
-from typing import Mapping, Optional
+"""Reading pretrained checkpoints and checking that their tensors fit a
+model before loading them."""
+import os.path as osp
+from typing import Dict, Mapping, Optional
 
 from torch import Tensor, nn
+
+from wsstool.utils.checkpoint import load_from_local
+
+
+def read_pretrained_state_dict(path: str,
+                               owner: str,
+                               prefix: Optional[str] = None
+                               ) -> Dict[str, Tensor]:
+    """The tensors of a pretrained checkpoint file, on the CPU.
+
+    Args:
+        path (str): A ``{name: tensor}`` file, or one nested under
+            ``'state_dict'`` (mmengine checkpoints included).
+        owner (str): The model that loads it, named in the errors.
+        prefix (str, optional): Keep only keys starting with it (e.g.
+            ``'backbone.'``), with the prefix removed.
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+        KeyError: If ``prefix`` matches no key.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'{owner} pretrained checkpoint {path!r} does not exist.')
+    checkpoint = load_from_local(path, map_location='cpu')
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    if prefix:
+        state_dict = {
+            key[len(prefix):]: value
+            for key, value in state_dict.items() if key.startswith(prefix)
+        }
+        if not state_dict:
+            raise KeyError(f'Checkpoint {path} has no key starting with '
+                           f'prefix {prefix!r}.')
+    return state_dict
 
 
 def _class_count_owner(model: nn.Module, key: str) -> Optional[nn.Module]:

@@ -1,10 +1,23 @@
 """Rename the keys of a checkpoint saved without wsstool's module prefixes."""
 from collections import OrderedDict
-from typing import Collection, Mapping, Sequence
+from functools import partial
+from typing import Callable, Collection, Dict, Mapping, Optional, Sequence
 
-from torch import Tensor
+from torch import Tensor, nn
 
 DATA_PARALLEL_PREFIX = 'module.'
+KeyMapping = Callable[[Dict[str, Tensor]], Mapping[str, Tensor]]
+
+
+def strip_data_parallel_prefix(
+        state_dict: Mapping[str, Tensor]) -> 'OrderedDict[str, Tensor]':
+    """The tensors without the ``module.`` prefix (``DataParallel``) when
+    every key has it; otherwise under their own keys."""
+    if state_dict and all(
+            key.startswith(DATA_PARALLEL_PREFIX) for key in state_dict):
+        return OrderedDict((key[len(DATA_PARALLEL_PREFIX):], value)
+                           for key, value in state_dict.items())
+    return OrderedDict(state_dict)
 
 
 def map_unprefixed_keys(
@@ -36,14 +49,10 @@ def map_unprefixed_keys(
         ValueError: If two keys map to the same model key.
     """
     model_keys = set(model_keys)
-    if state_dict and all(
-            key.startswith(DATA_PARALLEL_PREFIX) for key in state_dict):
-        state_dict = OrderedDict(
-            (key[len(DATA_PARALLEL_PREFIX):], value)
-            for key, value in state_dict.items())
+    state_dict = strip_data_parallel_prefix(state_dict)
     if any(key in model_keys and key.startswith(tuple(prefixes))
            for key in state_dict):
-        return OrderedDict(state_dict)
+        return state_dict
     mapped = OrderedDict()
     for key, value in state_dict.items():
         target = key
@@ -56,3 +65,36 @@ def map_unprefixed_keys(
                 f'{key!r}); expected each tensor to have one model key.')
         mapped[target] = value
     return mapped
+
+
+def _map_keys_in_place(map_keys: Optional[KeyMapping], module: nn.Module,
+                       state_dict: Dict[str, Tensor], prefix: str,
+                       *args) -> None:
+    """``load_state_dict`` pre-hook: rename the keys of a state dict loaded
+    into ``module`` itself (not as a submodule of another model)."""
+    if prefix:
+        return
+    if map_keys is None:
+        mapped = map_unprefixed_keys(state_dict, module.state_dict().keys())
+    else:
+        mapped = map_keys(state_dict)
+    state_dict.clear()
+    state_dict.update(mapped)
+
+
+def register_key_mapping_hook(module: nn.Module,
+                              map_keys: Optional[KeyMapping] = None) -> None:
+    """Map reference checkpoint keys whenever ``module`` loads a state dict.
+
+    Registers a ``load_state_dict`` pre-hook that replaces the keys of a
+    state dict loaded into ``module`` itself (not as a submodule) by those
+    of ``map_keys(state_dict)``.
+
+    Args:
+        module (nn.Module): The model.
+        map_keys (callable, optional): ``state_dict -> mapped state dict``.
+            Defaults to :func:`map_unprefixed_keys` with the keys of
+            ``module.state_dict()`` at loading time.
+    """
+    module.register_load_state_dict_pre_hook(
+        partial(_map_keys_in_place, map_keys))

@@ -1,0 +1,148 @@
+"""Base of the refinement networks: learn affinities from relation labels,
+predict pseudo labels by propagating CAMs."""
+from abc import ABCMeta, abstractmethod
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import torch
+from mmengine.model import BaseModel
+from mmengine.structures import BaseDataElement, PixelData
+from torch import Tensor, nn
+
+from wsstool.structures import WSSSDataSample
+from ..data_preprocessors.wsss_data_preprocessor import \
+    build_data_preprocessor
+from ..utils.pseudo_label import scores_to_label
+from ..utils.unprefixed_keys import KeyMapping, register_key_mapping_hook
+
+
+class BaseRefineNet(BaseModel, metaclass=ABCMeta):
+    """A network trained on relation labels that refines CAMs into pseudo
+    labels.
+
+    Modes of :meth:`forward`: ``'loss'`` (:meth:`loss` against the relation
+    labels ``gt_sem_seg``), ``'tensor'`` (:meth:`_forward`) and
+    ``'predict'`` (:meth:`predict`: one image's ``pred_cam`` through
+    :meth:`propagate_cams` and :meth:`refine_scores`).
+
+    Args:
+        data_preprocessor (dict or nn.Module, optional): Defaults to
+            ``WSSSDataPreprocessor()``.
+        init_cfg (dict, optional): mmengine init config.
+        map_keys (callable, optional): Renames the keys of reference
+            checkpoints on loading (see :func:`register_key_mapping_hook`;
+            default: the unprefixed-key mapping).
+    """
+
+    def __init__(self,
+                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 init_cfg: Optional[dict] = None,
+                 map_keys: Optional[KeyMapping] = None) -> None:
+        super().__init__(
+            data_preprocessor=build_data_preprocessor(data_preprocessor),
+            init_cfg=init_cfg)
+        register_key_mapping_hook(self, map_keys)
+
+    def forward(self,
+                inputs: Tensor,
+                data_samples: Optional[List[WSSSDataSample]] = None,
+                mode: str = 'tensor'
+                ) -> Union[Dict[str, Tensor], Any, List[WSSSDataSample]]:
+        """Run in ``'loss'``, ``'tensor'`` or ``'predict'`` mode.
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) normalised images.
+            data_samples (list[WSSSDataSample], optional): ``gt_sem_seg``
+                relation labels (``'loss'``) or ``pred_cam`` (``'predict'``).
+            mode (str): ``'loss'``, ``'tensor'`` or ``'predict'``.
+        """
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'tensor':
+            return self._forward(inputs)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        raise ValueError(f'{type(self).__name__} mode {mode!r}; expected '
+                         '"loss", "tensor" or "predict".')
+
+    @abstractmethod
+    def loss(self, inputs: Tensor,
+             data_samples: List[WSSSDataSample]) -> Dict[str, Tensor]:
+        """Losses of (B, 3, H, W) images against their relation labels."""
+
+    @abstractmethod
+    def _forward(self, inputs: Tensor) -> Any:
+        """Network outputs of (B, 3, H, W) images (``'tensor'`` mode)."""
+
+    @abstractmethod
+    def propagate_cams(self, inputs: Tensor, cams: Tensor) -> Tensor:
+        """(K + 1, H, W) float32 scores (channel 0 = background) of one
+        (1, 3, H, W) image from its (K, H, W) CAMs."""
+
+    def _stack_relation_labels(
+            self, data_samples: Optional[Sequence[WSSSDataSample]],
+            device: torch.device) -> Tensor:
+        """(B, H, W) int64 relation labels ``gt_sem_seg`` of the samples
+        on ``device``."""
+        name = type(self).__name__
+        if not data_samples:
+            raise ValueError(f'{name} loss needs data_samples with '
+                             'gt_sem_seg relation labels.')
+        for sample in data_samples:
+            if 'gt_sem_seg' not in sample:
+                raise ValueError(
+                    f'{name} loss: a data sample has no gt_sem_seg relation '
+                    f'label (img_path {sample.metainfo.get("img_path")!r}).')
+        return torch.stack([
+            sample.gt_sem_seg.data[0].long() for sample in data_samples
+        ]).to(device)
+
+    def refine_scores(self, score: Tensor,
+                      data_sample: WSSSDataSample) -> Tensor:
+        """Post-process the propagated (K + 1, H, W) scores of a sample;
+        unchanged here."""
+        return score
+
+    def predict(self, inputs: Tensor,
+                data_samples: Sequence[WSSSDataSample]
+                ) -> List[WSSSDataSample]:
+        """Pseudo label of one image from its CAMs.
+
+        Args:
+            inputs (Tensor): (1, 3, H, W) normalised image.
+            data_samples (Sequence[WSSSDataSample]): One sample with
+                ``pred_cam`` (``cam`` (K, H, W), ``class_ids`` (K,)) at the
+                input size.
+
+        Returns:
+            list[WSSSDataSample]: The sample with ``pred_scores``
+            (``score`` (K + 1, H, W) float32, ``class_ids`` (K,) int64) and
+            ``pred_sem_seg`` ((1, H, W) int64, 0 = background, c + 1 =
+            class c).
+        """
+        name = type(self).__name__
+        if inputs.shape[0] != 1 or not data_samples or len(data_samples) != 1:
+            raise ValueError(
+                f'{name} predicts one image at a time (batch size 1), got '
+                f'inputs {tuple(inputs.shape)} and '
+                f'{len(data_samples or ())} data samples.')
+        sample = data_samples[0]
+        if 'pred_cam' not in sample:
+            raise ValueError(
+                f'{name} predict needs pred_cam (cam (K, H, W), class_ids '
+                '(K,)) on the data sample (img_path '
+                f'{sample.metainfo.get("img_path")!r}).')
+        cams = torch.as_tensor(
+            sample.pred_cam.cam, dtype=torch.float32, device=inputs.device)
+        class_ids = torch.as_tensor(
+            sample.pred_cam.class_ids, dtype=torch.int64,
+            device=inputs.device)
+        if class_ids.dim() != 1 or len(class_ids) != len(cams):
+            raise ValueError(
+                f'{name} predict: pred_cam.class_ids '
+                f'{tuple(class_ids.shape)} must be (K,) for cam '
+                f'{tuple(cams.shape)}.')
+        score = self.refine_scores(self.propagate_cams(inputs, cams), sample)
+        sample.pred_scores = BaseDataElement(score=score, class_ids=class_ids)
+        sample.pred_sem_seg = PixelData(
+            data=scores_to_label(score, class_ids)[None])
+        return [sample]
