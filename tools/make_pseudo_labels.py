@@ -130,11 +130,9 @@ def refine_dataset(cfg: Config, refine: dict, with_cams: bool = True):
             img_path=dataset_cfg.get('data_prefix', {}).get(
                 'img_path', 'JPEGImages'),
             seg_map_path=None),
-        pipeline=REFINE_PIPELINE if with_cams else [])
-    if with_cams:
-        dataset_cfg.update(
-            cam_dir=refine['cam_dir'],
-            cam_suffix=refine.get('cam_suffix', '.npz'))
+        pipeline=REFINE_PIPELINE if with_cams else [],
+        cam_dir=refine['cam_dir'] if with_cams else None,
+        cam_suffix=refine.get('cam_suffix', '.npz'))
     return DATASETS.build(dataset_cfg)
 
 

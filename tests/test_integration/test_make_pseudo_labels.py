@@ -159,6 +159,12 @@ def test_irnet_trains_and_walks_to_pseudo_labels(tool, checkpoint,
     ])
     for key, value in expected.items():
         assert results[key] == pytest.approx(value), key
+    # the runner's test loop on the config (tools/test.py) agrees
+    cfg = _config(refine_setup['overrides'])
+    cfg.work_dir = str(refine_setup['tmp'] / 'test_loop')
+    cfg.load_from = checkpoint
+    metrics = Runner.from_cfg(cfg).test()
+    assert metrics['seg/mIoU'] == pytest.approx(results['seg/mIoU'])
     # scores are float16 and their arg-max is the pseudo label
     img_id = sorted(os.listdir(
         osp.join(out_dir, 'scores')))[0][:-4]
