@@ -159,6 +159,9 @@ def test_irnet_trains_and_walks_to_pseudo_labels(tool, checkpoint,
     ])
     for key, value in expected.items():
         assert results[key] == pytest.approx(value), key
+    # --step evaluate scores the written folder again
+    assert tool.main([IRN_CONFIG, '--step', 'evaluate',
+                      *as_cli(refine_setup['overrides'])]) == results
     # the runner's test loop on the config (tools/test.py) agrees
     cfg = _config(refine_setup['overrides'])
     cfg.work_dir = str(refine_setup['tmp'] / 'test_loop')
