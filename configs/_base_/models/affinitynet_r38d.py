@@ -9,11 +9,8 @@
 #   rows [0, h - 4) and columns [4, w - 4) of the stride-8 grid.
 # * test_cfg.random_walk.mode: 'sparse' never builds the N x N matrix;
 #   'dense' squares it as the reference does (same result up to rounding).
-data_preprocessor = dict(
-    type='WSSSDataPreprocessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True)
+# ImageNet mean/std, BGR -> RGB: the preprocessor's defaults
+data_preprocessor = dict(type='WSSSDataPreprocessor')
 model = dict(
     type='AffinityNet',
     data_preprocessor=data_preprocessor,

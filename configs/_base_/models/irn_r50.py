@@ -3,11 +3,8 @@
 # the stem and the four stages. Training pairs: radius 10 on the stride-4
 # grid; random walk: radius 5, beta 10, 2^8 = 256 steps, constant background
 # score 0.25 after normalising by the global maximum.
-data_preprocessor = dict(
-    type='WSSSDataPreprocessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True)
+# ImageNet mean/std, BGR -> RGB: the preprocessor's defaults
+data_preprocessor = dict(type='WSSSDataPreprocessor')
 feature_channels = (64, 256, 512, 1024, 2048)
 model = dict(
     type='IRNet',
