@@ -1,13 +1,15 @@
 """Time one training step (forward, backward, optimiser step) of the model
-of each config on random images, in the state after the method's erasing
-start epoch (all losses active), and print the median step time of each
-config and its ratio to the first.
+of each config on random images, in the state of the last training epoch
+(all losses active: after the erasing start epoch of the CAM methods, after
+BECO's warm-up), and print the median step time of each config, images per
+second and the ratio to the first.
 
     python tools/benchmark_train_step.py CONFIG [CONFIG ...]
         [--batch-size 16] [--size 128 128] [--steps 10] [--device cpu]
 
 Methods trained on a ``ClassPairedDataset`` (KTSE, KTSE+) get a random
-partner batch with the anchors' labels. Data loading is not timed.
+partner batch with the anchors' labels; segmentors (stage 3) get random
+label maps and confidence masks. Data loading is not timed.
 """
 import argparse
 import statistics
@@ -19,13 +21,17 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
+from mmengine.structures import PixelData
+
+from wsstool.models.segmentors import BaseSegmentor
 from wsstool.registry import MODELS
 from wsstool.structures import WSSSDataSample
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='Benchmark the training step of CAM methods')
+        description='Benchmark the training step of CAM methods and '
+        'segmentors')
     parser.add_argument('configs', nargs='+')
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--size', type=int, nargs=2, default=(128, 128),
@@ -52,6 +58,18 @@ def random_samples(num_classes: int, batch_size: int, size: Sequence[int],
     return samples
 
 
+def add_random_label_maps(samples: List[WSSSDataSample], num_classes: int,
+                          generator: torch.Generator) -> None:
+    """Give every sample a random (1, H, W) label map over ``num_classes``
+    ids and a random confidence mask, as a segmentor trains on."""
+    for sample in samples:
+        size = (1, *sample.img_shape)
+        sample.gt_sem_seg = PixelData(data=torch.randint(
+            num_classes, size, generator=generator))
+        sample.conf_mask = PixelData(
+            data=torch.rand(size, generator=generator) < 0.7)
+
+
 def step_seconds(config: str, args: argparse.Namespace) -> float:
     """Median seconds of a training step of ``config``'s model."""
     cfg = Config.fromfile(config)
@@ -61,13 +79,16 @@ def step_seconds(config: str, args: argparse.Namespace) -> float:
     torch.manual_seed(args.seed)
     model = MODELS.build(cfg.model).to(device).train()
     if hasattr(model, 'set_epoch'):
-        model.set_epoch(model.erase_start_epoch)
+        model.set_epoch(cfg.train_cfg.max_epochs - 1)
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     generator = torch.Generator().manual_seed(args.seed)
-    num_classes = model.head.num_classes
+    is_segmentor = isinstance(model, BaseSegmentor)
+    num_classes = model.num_classes if is_segmentor else model.head.num_classes
     shape = (args.batch_size, 3, *args.size)
     samples = random_samples(num_classes, args.batch_size, args.size,
                              generator)
+    if is_segmentor:
+        add_random_label_maps(samples, num_classes, generator)
     data = dict(
         inputs=torch.randn(shape, generator=generator).to(device),
         data_samples=samples)

@@ -13,6 +13,7 @@ from wsstool.datasets.transforms import (LoadImageFromFile,
                                          RandomCropWithPad, RandomFlip,
                                          RandomLongSideResize, RandomRescale,
                                          Resize)
+from wsstool.datasets.transforms.processing import RandomResizedCrop
 from wsstool.registry import TRANSFORMS
 from wsstool.structures import WSSSDataSample
 
@@ -91,6 +92,22 @@ def test_load_annotations(tmp_path):
                                    seg_map_path=str(tmp_path / 'seg.png')))
     with pytest.raises(KeyError, match="'2007_000032' has no seg_map_path"):
         LoadWSSSAnnotations()(dict(img_id='2007_000032', seg_map_path=None))
+
+
+def test_load_annotations_checks_the_class_range(tmp_path):
+    label = np.array([[0, 20, 255], [21, 3, 30]], np.uint8)
+    Image.fromarray(label).save(tmp_path / 'pseudo.png')
+    results = dict(img_id='x', seg_map_path=str(tmp_path / 'pseudo.png'))
+    with pytest.raises(ValueError, match=r'pseudo\.png holds label values '
+                       r'\[21, 30\] outside \[0, 21\)'):
+        LoadWSSSAnnotations(num_classes=21)(dict(results))
+    out = LoadWSSSAnnotations(num_classes=31)(dict(results))
+    np.testing.assert_array_equal(out['gt_seg_map'], label)
+    # no check without num_classes
+    out = LoadWSSSAnnotations()(dict(results))
+    np.testing.assert_array_equal(out['gt_seg_map'], label)
+    with pytest.raises(ValueError, match='num_classes must be in'):
+        LoadWSSSAnnotations(num_classes=0)
 
 
 def test_resize_fixed_and_keep_ratio():
@@ -311,3 +328,83 @@ def test_training_pipeline_is_deterministic_given_the_seed(tmp_path):
                        b['data_samples'].gt_sem_seg.data)
     assert not torch.equal(a['inputs'], c['inputs'])
     assert a['inputs'].shape == (3, 32, 32)
+
+
+def test_random_resized_crop_area_and_aspect_ranges():
+    h, w = 60, 80
+    crop = RandomResizedCrop(16, scale=(0.5, 0.75), ratio=(3 / 4, 4 / 3))
+    areas, aspects, tops = [], [], set()
+    for seed in range(300):
+        np.random.seed(seed)
+        top, left, crop_h, crop_w = crop.sample_box(h, w)
+        assert 0 <= top and top + crop_h <= h
+        assert 0 <= left and left + crop_w <= w
+        areas.append(crop_h * crop_w / (h * w))
+        aspects.append(crop_w / crop_h)
+        tops.add(top)
+    # sides are rounded to whole pixels: allow ~1 pixel of slack
+    assert 0.5 - 0.02 <= min(areas) < 0.53
+    assert 0.72 < max(areas) <= 0.75 + 0.02
+    assert 0.75 - 0.03 <= min(aspects) < 0.8
+    assert 1.25 < max(aspects) <= 4 / 3 + 0.03
+    assert len(tops) > 5
+
+
+def test_random_resized_crop_falls_back_to_a_central_crop():
+    crop = RandomResizedCrop(8)
+    # no crop of half the area fits a 10x100 strip with aspect <= 4/3:
+    # the central crop of aspect 4/3 and full height
+    for seed in range(5):
+        np.random.seed(seed)
+        assert crop.sample_box(10, 100) == (0, (100 - 13) // 2, 10, 13)
+        assert crop.sample_box(100, 10) == ((100 - 13) // 2, 0, 13, 10)
+    # no crop can exceed the image area: the whole image (aspect in range)
+    too_big = RandomResizedCrop(8, scale=(1.5, 2.0))
+    assert too_big.sample_box(30, 40) == (0, 0, 30, 40)
+
+
+def test_random_resized_crop_matches_torchvision_on_pil_images():
+    res = _results(40, 50, seed=3)
+    src = {k: res[k].copy() for k in ('img', 'gt_seg_map', 'conf_mask')}
+    crop = RandomResizedCrop((24, 20), backend='pillow')
+    np.random.seed(7)
+    top, left, crop_h, crop_w = crop.sample_box(40, 50)
+    np.random.seed(7)
+    out = crop(res)
+
+    def reference(arr, mode):
+        return np.array(
+            TF.resized_crop(
+                Image.fromarray(arr), top, left, crop_h, crop_w, [24, 20],
+                interpolation=mode))
+
+    modes = TF.InterpolationMode
+    np.testing.assert_array_equal(out['img'],
+                                  reference(src['img'], modes.BILINEAR))
+    np.testing.assert_array_equal(out['gt_seg_map'],
+                                  reference(src['gt_seg_map'], modes.NEAREST))
+    np.testing.assert_array_equal(
+        out['conf_mask'],
+        reference(src['conf_mask'].astype(np.uint8), modes.NEAREST) > 0)
+    assert out['conf_mask'].dtype == bool
+    assert out['img_shape'] == (24, 20)
+    assert out['scale_factor'] == (20 / crop_w, 24 / crop_h)
+
+
+def test_random_resized_crop_keeps_labels_and_masks_aligned():
+    rng = np.random.RandomState(0)
+    label = rng.choice(np.array([0, 4, 7, 255], np.uint8), size=(45, 61))
+    crop = TRANSFORMS.build(dict(type='RandomResizedCrop', size=32))
+    for seed in range(10):
+        np.random.seed(seed)
+        out = crop(dict(
+            img=np.zeros((45, 61, 3), np.uint8), gt_seg_map=label.copy(),
+            conf_mask=label % 2 == 0, seg_fields=['gt_seg_map', 'conf_mask']))
+        assert out['img'].shape == (32, 32, 3)
+        assert out['gt_seg_map'].shape == out['conf_mask'].shape == (32, 32)
+        # nearest neighbour: no new values, and the mask moves with them
+        assert set(np.unique(out['gt_seg_map'])) <= {0, 4, 7, 255}
+        np.testing.assert_array_equal(out['conf_mask'],
+                                      out['gt_seg_map'] % 2 == 0)
+    with pytest.raises(ValueError, match='scale must be a'):
+        RandomResizedCrop(32, scale=(0.75, 0.5))

@@ -137,6 +137,19 @@ def test_build_from_config_with_registry(voc_root):
     assert dataset[2]['inputs'].shape == (3, 6, 6)
 
 
+def test_images_without_any_annotation(voc_root):
+    """The VOC test split: no XML, no image-level label, no label map."""
+    os.remove(osp.join(voc_root, 'Annotations', '2007_000039.xml'))
+    dataset = VOCDataset(
+        data_root=voc_root, ann_file=LIST, with_cls_labels=False,
+        pipeline=[LoadImageFromFile(), PackWSSSInputs()])
+    assert 'gt_label' not in dataset.get_data_info(1)
+    sample = dataset[1]['data_samples']
+    assert sample.img_id == '2007_000039' and 'gt_label' not in sample
+    with pytest.raises(FileNotFoundError, match='2007_000039.xml'):
+        VOCDataset(data_root=voc_root, ann_file=LIST)
+
+
 def test_label_file_errors_name_the_id_and_file(voc_root):
     labels = np.load(osp.join(voc_root, 'cls_labels.npy'),
                      allow_pickle=True).item()
@@ -164,7 +177,8 @@ def test_missing_paths_point_to_the_docs(voc_root, tmp_path):
         VOCDataset(data_root=voc_root, ann_file='ImageSets/val.txt')
     os.remove(osp.join(voc_root, 'pseudo', '2008_000002.png'))
     with pytest.raises(FileNotFoundError,
-                       match=r'1 of the 3 files.*2008_000002\.png'):
+                       match=r'1 of the 3 files for seg_map_path .* missing '
+                       r'from the folder \S*pseudo, e.g.*2008_000002\.png'):
         VOCDataset(data_root=voc_root, ann_file=LIST,
                    data_prefix=dict(img_path='JPEGImages',
                                     seg_map_path='pseudo'))

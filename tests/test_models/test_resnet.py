@@ -1,9 +1,11 @@
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from wsstool.models.backbones import ResNet
+from wsstool.models.backbones.resnet import ResNetV1d
 from wsstool.registry import MODELS
 
 STAGE_CHANNELS = {18: (64, 128, 256, 512), 50: (256, 512, 1024, 2048)}
@@ -202,3 +204,206 @@ def test_pretrained_prefix_loads_classifier_backbone(tmp_path):
         ResNet(depth=18).load_torchvision_checkpoint(path, prefix='model.')
     with pytest.raises(KeyError, match=r'cam_r18\.pth.*backbone\.conv1'):
         ResNet(depth=18).load_torchvision_checkpoint(path)
+
+
+# ResNetV1d (ResNet-D): deep stem, average-pool shortcuts, multi-grid.
+
+MMCLS_BLOCKS = {18: (2, 2, 2, 2), 50: (3, 4, 6, 3)}
+
+
+def _mmcls_resnetv1d_shapes(depth):
+    """Key -> shape of an mmcls ResNetV1d ImageNet checkpoint, written from
+    mmcls's layout: ConvModule stem, blocks conv1..3/bn1..3, shortcut
+    ``downsample.{0,1}`` without pool and ``.{1,2}`` after the pool."""
+    shapes = {}
+
+    def add_bn(name, channels):
+        for param in ('weight', 'bias', 'running_mean', 'running_var'):
+            shapes[f'{name}.{param}'] = (channels, )
+        shapes[f'{name}.num_batches_tracked'] = ()
+
+    stem = ((3, 32), (32, 32), (32, 64))
+    for i, (cin, cout) in enumerate(stem):
+        shapes[f'stem.{i}.conv.weight'] = (cout, cin, 3, 3)
+        add_bn(f'stem.{i}.bn', cout)
+    expansion = 4 if depth >= 50 else 1
+    cin = 64
+    for stage, num_blocks in enumerate(MMCLS_BLOCKS[depth]):
+        width = 64 * 2**stage
+        cout = width * expansion
+        for block in range(num_blocks):
+            name = f'layer{stage + 1}.{block}'
+            if expansion == 4:
+                convs = ((cin, width, 1), (width, width, 3),
+                         (width, cout, 1))
+            else:
+                convs = ((cin, width, 3), (width, cout, 3))
+            for j, (i_ch, o_ch, k) in enumerate(convs, 1):
+                shapes[f'{name}.conv{j}.weight'] = (o_ch, i_ch, k, k)
+                add_bn(f'{name}.bn{j}', o_ch)
+            imagenet_stride = 2 if stage > 0 and block == 0 else 1
+            if block == 0 and (imagenet_stride != 1 or cin != cout):
+                first = 1 if imagenet_stride != 1 else 0
+                shapes[f'{name}.downsample.{first}.weight'] = (cout, cin, 1,
+                                                               1)
+                add_bn(f'{name}.downsample.{first + 1}', cout)
+            cin = cout
+    return shapes
+
+
+def _mmcls_checkpoint(depth, path):
+    torch.manual_seed(depth)
+    state_dict = {}
+    for key, shape in _mmcls_resnetv1d_shapes(depth).items():
+        if key.endswith('num_batches_tracked'):
+            value = torch.tensor(7)
+        elif key.endswith('running_var'):
+            value = torch.rand(shape) + 0.5
+        else:
+            value = torch.randn(shape)
+        state_dict[f'backbone.{key}'] = value
+    final_channels = 512 * (4 if depth >= 50 else 1)
+    state_dict['head.fc.weight'] = torch.randn(1000, final_channels)
+    state_dict['head.fc.bias'] = torch.randn(1000)
+    torch.save(dict(meta=dict(epoch=100), state_dict=state_dict), path)
+    return state_dict
+
+
+@pytest.mark.parametrize('depth,strides,dilations,multi_grid', [
+    (18, (1, 2, 2, 2), (1, 1, 1, 1), None),
+    (50, (1, 2, 2, 1), (1, 1, 1, 2), (1, 2, 4)),
+    (50, (1, 2, 1, 1), (1, 1, 2, 4), None),
+])
+def test_resnetv1d_loads_mmcls_checkpoint_strictly(tmp_path, depth, strides,
+                                                   dilations, multi_grid):
+    path = str(tmp_path / f'resnetv1d{depth}_mmcls.pth')
+    reference = _mmcls_checkpoint(depth, path)
+    model = MODELS.build(dict(
+        type='ResNetV1d', depth=depth, strides=strides, dilations=dilations,
+        multi_grid=multi_grid,
+        init_cfg=dict(type='Pretrained', checkpoint=path,
+                      prefix='backbone.')))
+    model.init_weights()
+    loaded = model.state_dict()
+    expected = {k[len('backbone.'):]: v for k, v in reference.items()
+                if k.startswith('backbone.')}
+    assert set(loaded) == set(expected)
+    for key, value in expected.items():
+        assert torch.equal(loaded[key], value), key
+
+
+def test_resnetv1d_wrong_checkpoints_name_the_file(tmp_path):
+    path = str(tmp_path / 'r18.pth')
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
+    model = MODELS.build(dict(type='ResNetV1d', depth=18))
+    with pytest.raises(ValueError, match=r'r18\.pth.*layer2\.0\.downsample'):
+        model.load_torchvision_checkpoint(path)
+
+    path = str(tmp_path / 'v1d18.pth')
+    state_dict = _mmcls_checkpoint(18, path)
+    del state_dict['backbone.stem.1.conv.weight']
+    torch.save(state_dict, path)
+    with pytest.raises(KeyError, match=r'v1d18\.pth.*mmcls ResNetV1d-18.*'
+                       r'stem\.1\.conv\.weight'):
+        model.load_torchvision_checkpoint(path, prefix='backbone.')
+
+
+def test_resnetv1d_os16_multi_grid_shapes_and_dilations():
+    model = MODELS.build(dict(
+        type='ResNetV1d', depth=18, strides=(1, 2, 2, 1),
+        dilations=(1, 1, 1, 2), multi_grid=(1, 2), out_indices=(-1, 0, 3)))
+    model.eval()
+    assert model.out_channels == (64, 64, 512)
+    x = torch.randn(1, 3, 50, 37)
+    with torch.no_grad():
+        stem, layer1, layer4 = model(x)
+    assert stem.shape == (1, 64, 13, 10)
+    assert layer1.shape == (1, 64, 13, 10)
+    assert layer4.shape == (1, 512, _ceil_div(50, 16), _ceil_div(37, 16))
+    assert [block.conv1.dilation for block in model.layer4] == [(2, 2),
+                                                                 (4, 4)]
+    assert [block.conv2.padding for block in model.layer4] == [(2, 2),
+                                                               (4, 4)]
+    assert all(block.conv2.dilation == (1, 1) for block in model.layer3)
+
+    model = ResNetV1d(depth=50, strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2),
+                      multi_grid=(1, 2, 4))
+    assert [block.conv2.dilation for block in model.layer4] == [(2, 2),
+                                                                (4, 4),
+                                                                (8, 8)]
+    assert model.layer4[0].conv2.stride == (1, 1)
+    assert isinstance(model.layer4[0].downsample[0], torch.nn.Identity)
+    assert model.layer4[0].downsample[1].stride == (1, 1)
+    assert model.layer3[0].conv2.stride == (2, 2)
+    assert isinstance(model.layer3[0].downsample[0], torch.nn.AvgPool2d)
+    assert model.layer3[0].downsample[1].stride == (1, 1)
+    assert len(model.layer1[0].downsample) == 2
+
+    with pytest.raises(ValueError, match=r'multi_grid=\(1, 2, 4\).*\(2\)'):
+        ResNetV1d(depth=18, multi_grid=(1, 2, 4))
+
+
+def _loop_avg_pool_ceil(x, size):
+    """Average over the valid pixels of each size x size window, windows
+    starting every ``size`` pixels (the last one may be partial)."""
+    batch, channels, height, width = x.shape
+    out_h, out_w = _ceil_div(height, size), _ceil_div(width, size)
+    out = torch.zeros(batch, channels, out_h, out_w)
+    for i in range(out_h):
+        for j in range(out_w):
+            window = x[:, :, i * size:(i + 1) * size, j * size:(j + 1) * size]
+            out[:, :, i, j] = window.mean(dim=(2, 3))
+    return out
+
+
+def test_resnetv1d_stem_and_average_pool_shortcut_values():
+    torch.manual_seed(0)
+    model = ResNetV1d(depth=18, out_indices=(-1, )).eval()
+    for module in model.modules():
+        if isinstance(module, _BatchNorm):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(2, 3, 21, 19)
+    with torch.no_grad():
+        expected = x
+        for i, stride in enumerate((2, 1, 1)):
+            conv, bn = model.stem[i].conv, model.stem[i].bn
+            expected = torch.relu(F.batch_norm(
+                F.conv2d(expected, conv.weight, stride=stride, padding=1),
+                bn.running_mean, bn.running_var, bn.weight, bn.bias,
+                eps=bn.eps))
+        expected = F.max_pool2d(expected, 3, 2, 1)
+        torch.testing.assert_close(model(x)[0], expected)
+
+        feature = torch.randn(2, 64, 7, 5)  # odd: partial last windows
+        _, conv, bn = model.layer2[0].downsample
+        shortcut = F.batch_norm(
+            F.conv2d(_loop_avg_pool_ceil(feature, 2), conv.weight),
+            bn.running_mean, bn.running_var, bn.weight, bn.bias, eps=bn.eps)
+        torch.testing.assert_close(model.layer2[0].downsample(feature),
+                                   shortcut)
+        assert model.layer2(feature).shape == (2, 128, 4, 3)
+
+
+def test_resnetv1d_deep_stem_freezing_and_norm_eval():
+    model = ResNetV1d(depth=18, frozen_stages=1).train()
+    assert not hasattr(model, 'conv1')
+    frozen = [model.stem, model.layer1]
+    for module in frozen:
+        assert all(not p.requires_grad for p in module.parameters())
+        assert all(not m.training for m in module.modules())
+    assert model.layer2.training
+    model(torch.randn(2, 3, 32, 32))[0].sum().backward()
+    assert all(p.grad is None for m in frozen for p in m.parameters())
+    assert all(p.grad is not None for p in model.layer2.parameters())
+
+    model = ResNetV1d(depth=18, frozen_stages=0).train()
+    assert all(not p.requires_grad for p in model.stem.parameters())
+    assert all(p.requires_grad for p in model.layer1.parameters())
+
+    model = ResNetV1d(depth=18, norm_eval=True).train()
+    stem_bns = [m for m in model.stem.modules() if isinstance(m, _BatchNorm)]
+    assert len(stem_bns) == 3 and all(not m.training for m in stem_bns)
+    before = stem_bns[0].running_mean.clone()
+    model(torch.randn(2, 3, 32, 32) * 3 + 1)
+    assert torch.equal(stem_bns[0].running_mean, before)

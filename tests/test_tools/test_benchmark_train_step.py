@@ -19,3 +19,18 @@ def test_step_times_are_printed_for_baseline_and_methods(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 and lines[1].endswith('1.00x')
     assert 'ktse-plus' in lines[2] and 's/step' in lines[2]
+
+
+def test_segmentor_step_times_are_printed(capsys):
+    configs = [
+        osp.join(REPO, 'configs', 'deeplab',
+                 'deeplabv2_r18_1xb16-20e_synthvoc-128x128.py'),
+        osp.join(REPO, 'configs', 'beco',
+                 'beco_deeplabv2_r18_1xb16-20e_synthvoc-128x128.py'),
+    ]
+    load_tool('benchmark_train_step').main(
+        [*configs, '--batch-size', '2', '--size', '32', '32', '--steps',
+         '1'])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and lines[1].endswith('1.00x')
+    assert 'beco' in lines[2] and 'images/s' in lines[2]

@@ -5,13 +5,18 @@ import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
+from wsstool.models.segmentors.beco import beco_checkpoint_to_state_dict
 from wsstool.models.utils import check_state_dict_shapes, map_unprefixed_keys
+from wsstool.models.utils.beco_keys import is_beco_checkpoint
 from wsstool.utils.checkpoint import load_from_local
 
 
 def read_state_dict(filename: str) -> dict:
-    """The state dict of an mmengine checkpoint or of a plain state-dict
-    file, without DDP's ``module.`` prefixes.
+    """The state dict of an mmengine checkpoint, of a plain state-dict file
+    or of a released BECO/KTSE/SSC checkpoint (``{'net_state_dict':
+    {'network1': ..., 'network2': ...}}``, as ``BECO``'s
+    ``network1.*``/``network2.*`` keys), without DDP's ``module.``
+    prefixes.
 
     Raises:
         FileNotFoundError: ``filename`` does not exist.
@@ -19,6 +24,8 @@ def read_state_dict(filename: str) -> dict:
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint file {filename!r} does not exist')
     checkpoint = load_from_local(filename, map_location='cpu')
+    if is_beco_checkpoint(checkpoint):
+        return dict(beco_checkpoint_to_state_dict(checkpoint))
     state_dict = checkpoint.get('state_dict', checkpoint)
     return {
         key[len('module.'):] if key.startswith('module.') else key: value

@@ -18,7 +18,8 @@ class VOCDataset(BaseDataset):
     segmentation (GT masks or pseudo labels, optional confidence masks).
 
     Every data info holds ``img_id`` (``'2007_000032'``), ``img_path``,
-    ``gt_label`` (float32 (C,) multi-hot over the C = 20 foreground classes),
+    ``gt_label`` (float32 (C,) multi-hot over the C = 20 foreground classes;
+    absent with ``with_cls_labels=False``),
     ``seg_map_path`` (None without ``data_prefix['seg_map_path']``),
     ``conf_mask_path`` (None without ``conf_mask_dir``) and ``cam_path``
     (None without ``cam_dir``).
@@ -33,6 +34,9 @@ class VOCDataset(BaseDataset):
             pseudo-label folder) or None for classification only.
         cls_label_file (str, optional): ``cls_labels.npy`` (string or integer
             keys). None reads ``Annotations/<id>.xml``.
+        with_cls_labels (bool): Read the image-level labels. False for
+            images without any annotation, e.g. the VOC test split predicted
+            by ``tools/test.py --format-only``. Defaults to True.
         conf_mask_dir (str, optional): Folder of ``<id>.png`` confidence
             masks.
         cam_dir (str, optional): Folder of stage-1 CAM files
@@ -59,6 +63,7 @@ class VOCDataset(BaseDataset):
                  data_prefix: dict = dict(
                      img_path='JPEGImages', seg_map_path=None),
                  cls_label_file: Optional[str] = None,
+                 with_cls_labels: bool = True,
                  conf_mask_dir: Optional[str] = None,
                  cam_dir: Optional[str] = None,
                  cam_suffix: str = '.npz',
@@ -66,6 +71,7 @@ class VOCDataset(BaseDataset):
                  seg_map_suffix: str = '.png',
                  **kwargs) -> None:
         self.cls_label_file = self._under_root(data_root, cls_label_file)
+        self.with_cls_labels = with_cls_labels
         self.conf_mask_dir = self._under_root(data_root, conf_mask_dir)
         self.cam_dir = self._under_root(data_root, cam_dir)
         self.cam_suffix = cam_suffix
@@ -98,24 +104,29 @@ class VOCDataset(BaseDataset):
                     f'{type(self).__name__}: folder {path} does not exist; '
                     f'{DOC_HINT}')
         img_ids = read_list_file(self.ann_file)
-        labels = self._load_labels(img_ids)
+        labels = self._load_labels(img_ids) if self.with_cls_labels else None
         seg_dir = self.data_prefix.get('seg_map_path')
         data_list = []
         for img_id in img_ids:
-            data_list.append(
-                dict(
-                    img_id=img_id,
-                    img_path=osp.join(self.data_prefix['img_path'],
-                                      img_id + self.img_suffix),
-                    gt_label=labels[img_id],
-                    seg_map_path=None if seg_dir is None else osp.join(
-                        seg_dir, self._seg_map_name(img_id)),
-                    conf_mask_path=None if self.conf_mask_dir is None else
-                    osp.join(self.conf_mask_dir, img_id + '.png'),
-                    cam_path=None if self.cam_dir is None else osp.join(
-                        self.cam_dir, img_id + self.cam_suffix)))
-        for key in ('seg_map_path', 'conf_mask_path', 'cam_path'):
-            self._check_files_exist(data_list, key)
+            info = dict(
+                img_id=img_id,
+                img_path=osp.join(self.data_prefix['img_path'],
+                                  img_id + self.img_suffix),
+                seg_map_path=None if seg_dir is None else osp.join(
+                    seg_dir, self._seg_map_name(img_id)),
+                conf_mask_path=None if self.conf_mask_dir is None else
+                osp.join(self.conf_mask_dir, img_id + '.png'),
+                cam_path=None if self.cam_dir is None else osp.join(
+                    self.cam_dir, img_id + self.cam_suffix))
+            if labels is not None:
+                info['gt_label'] = labels[img_id]
+            data_list.append(info)
+        folders = dict(
+            seg_map_path=seg_dir,
+            conf_mask_path=self.conf_mask_dir,
+            cam_path=self.cam_dir)
+        for key, folder in folders.items():
+            self._check_files_exist(data_list, key, folder)
         return data_list
 
     def _seg_map_name(self, img_id: str) -> str:
@@ -148,7 +159,8 @@ class VOCDataset(BaseDataset):
                     f'({self.num_fg_classes},)')
         return labels
 
-    def _check_files_exist(self, data_list: list[dict], key: str) -> None:
+    def _check_files_exist(self, data_list: list[dict], key: str,
+                           folder: Optional[str]) -> None:
         missing = [
             info[key] for info in data_list
             if info[key] is not None and not osp.isfile(info[key])
@@ -156,4 +168,5 @@ class VOCDataset(BaseDataset):
         if missing:
             raise FileNotFoundError(
                 f'{len(missing)} of the {len(data_list)} files for {key} '
-                f'of {self.ann_file} are missing, e.g. {missing[:3]}')
+                f'of {self.ann_file} are missing from the folder {folder}, '
+                f'e.g. {missing[:3]}')

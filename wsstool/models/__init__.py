@@ -9,4 +9,5 @@ from .methods import *  # noqa: F401,F403
 from .poolings import *  # noqa: F401,F403
 from .refine_nets import *  # noqa: F401,F403
 from .refiners import *  # noqa: F401,F403
+from .segmentors import *  # noqa: F401,F403
 from .utils import *  # noqa: F401,F403

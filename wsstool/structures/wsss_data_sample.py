@@ -15,6 +15,8 @@ class WSSSDataSample(BaseDataElement):
             original image resolution for the classes ``class_ids`` (K,) int64
             (foreground indices, 0 = first foreground class).
         pred_sem_seg (PixelData): ``data`` (1, H, W) int64 predicted ids.
+        seg_logits (PixelData): ``data`` (K, H, W) float segmentation logits
+            (before softmax) at the original resolution.
         pred_scores (BaseDataElement): ``score`` (K + 1, H, W) float refined
             scores (channel 0 = background, k + 1 = class ``class_ids[k]``)
             and ``class_ids`` (K,) int64; the pseudo label is their arg-max.
@@ -43,4 +45,5 @@ class WSSSDataSample(BaseDataElement):
     pred_cam = _field('pred_cam', BaseDataElement)
     pred_sem_seg = _field('pred_sem_seg', PixelData)
     pred_scores = _field('pred_scores', BaseDataElement)
+    seg_logits = _field('seg_logits', PixelData)
     del _field

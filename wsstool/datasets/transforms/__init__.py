@@ -1,10 +1,12 @@
 from .formatting import PackWSSSInputs
 from .loading import LoadCAMFromFile, LoadImageFromFile, LoadWSSSAnnotations
 from .processing import (PhotoMetricDistortion, RandomCropWithPad, RandomFlip,
-                         RandomLongSideResize, RandomRescale, Resize)
+                         RandomLongSideResize, RandomRescale,
+                         RandomResizedCrop, Resize)
 
 __all__ = [
     'LoadCAMFromFile', 'LoadImageFromFile', 'LoadWSSSAnnotations', 'Resize',
-    'RandomLongSideResize', 'RandomRescale', 'RandomFlip', 'RandomCropWithPad',
-    'PhotoMetricDistortion', 'PackWSSSInputs'
+    'RandomLongSideResize', 'RandomRescale', 'RandomResizedCrop',
+    'RandomFlip', 'RandomCropWithPad', 'PhotoMetricDistortion',
+    'PackWSSSInputs'
 ]

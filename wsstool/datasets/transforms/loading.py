@@ -62,19 +62,31 @@ class LoadWSSSAnnotations(BaseTransform):
     Args:
         with_seg_map (bool): Load ``gt_seg_map``. Defaults to True.
         with_conf_mask (bool): Load ``conf_mask``. Defaults to False.
+        num_classes (int, optional): K, background included. When set, a
+            label map holding a value outside [0, K) other than 255 raises
+            ``ValueError`` naming the file and the values. Defaults to None
+            (no check).
     """
 
     def __init__(self,
                  with_seg_map: bool = True,
-                 with_conf_mask: bool = False) -> None:
+                 with_conf_mask: bool = False,
+                 num_classes: int | None = None) -> None:
+        if num_classes is not None and not 0 < num_classes <= 255:
+            raise ValueError('LoadWSSSAnnotations num_classes must be in '
+                             f'[1, 255] or None, got {num_classes!r}')
         self.with_seg_map = with_seg_map
         self.with_conf_mask = with_conf_mask
+        self.num_classes = num_classes
 
     def transform(self, results: dict) -> dict:
         if self.with_seg_map:
             path = self._path(results, 'seg_map_path', "data_prefix's "
                               'seg_map_path')
-            self._add(results, 'gt_seg_map', load_label_png(path), path)
+            label = load_label_png(path)
+            if self.num_classes is not None:
+                check_label_values(label, self.num_classes, path)
+            self._add(results, 'gt_seg_map', label, path)
         if self.with_conf_mask:
             path = self._path(results, 'conf_mask_path', 'conf_mask_dir')
             self._add(results, 'conf_mask', read_conf_mask(path), path)
@@ -102,7 +114,22 @@ class LoadWSSSAnnotations(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(with_seg_map={self.with_seg_map}, '
-                f'with_conf_mask={self.with_conf_mask})')
+                f'with_conf_mask={self.with_conf_mask}, '
+                f'num_classes={self.num_classes})')
+
+
+def check_label_values(label: np.ndarray, num_classes: int,
+                       path: str) -> None:
+    """Raise ``ValueError`` naming ``path`` and the offending values when
+    the label map holds values outside [0, num_classes) other than 255."""
+    values = np.unique(label)
+    bad = values[((values < 0) | (values >= num_classes)) & (values != 255)]
+    if bad.size:
+        raise ValueError(
+            f'{path} holds label values {bad[:8].tolist()} outside '
+            f'[0, {num_classes}) and not 255 (ignore); expected class ids of '
+            f'a {num_classes}-class dataset (check num_classes and the '
+            'label folder)')
 
 
 def read_conf_mask(path: str) -> np.ndarray:

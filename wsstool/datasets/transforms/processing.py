@@ -5,6 +5,7 @@ Every geometric transform moves the image and all ``results['seg_fields']``
 masks are always resized with nearest-neighbour interpolation. Randomness
 comes from numpy's global generator, which mmengine seeds.
 """
+import math
 from abc import abstractmethod
 from collections.abc import Sequence
 
@@ -154,6 +155,108 @@ class RandomRescale(_BaseResize):
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(ratio_range={self.ratio_range}, '
                 f'interpolation={self.interpolation!r})')
+
+
+@TRANSFORMS.register_module()
+class RandomResizedCrop(BaseTransform):
+    """Crop a random region chosen by area and aspect ratio and resize it to
+    ``size`` (the sampling of torchvision's ``RandomResizedCrop``).
+
+    The crop covers a fraction of the image area drawn uniformly from
+    ``scale`` and has an aspect ratio (w / h) drawn log-uniformly from
+    ``ratio``. Up to 10 draws are made until a crop fits in the image; if
+    none does, the largest central crop whose aspect ratio lies in ``ratio``
+    is taken. The image is resized with ``interpolation``, every
+    seg field with nearest neighbour; nothing is padded.
+
+    BECO's ``RandomResizedCropMask(512, scale=[0.5, 0.75, 1, 1.5, 1.75,
+    2.0])`` hands that list to this sampling, which reads only its first two
+    values: an area range [0.5, 0.75], not scale factors.
+    ``RandomResizedCrop(512)`` reproduces it (``backend='pillow'`` also
+    reproduces its PIL resampling). To resize by a random scale factor, use
+    :class:`RandomRescale` followed by :class:`RandomCropWithPad`.
+
+    Updated keys: ``img``, seg fields, ``img_shape`` (= ``size``) and
+    ``scale_factor`` (w_scale, h_scale), multiplied into an existing one.
+
+    Args:
+        size (int | tuple[int, int]): (h, w) output size.
+        scale (tuple[float, float]): (min, max) crop area as a fraction of
+            the image area. Defaults to (0.5, 0.75).
+        ratio (tuple[float, float]): (min, max) aspect ratio w / h of the
+            crop. Defaults to (3 / 4, 4 / 3).
+        interpolation (str): Image interpolation. Defaults to 'bilinear'.
+        backend (str): ``'cv2'`` or ``'pillow'``. Defaults to 'cv2'.
+    """
+
+    MAX_ATTEMPTS = 10
+
+    def __init__(self,
+                 size: int | tuple[int, int],
+                 scale: tuple[float, float] = (0.5, 0.75),
+                 ratio: tuple[float, float] = (3 / 4, 4 / 3),
+                 interpolation: str = 'bilinear',
+                 backend: str = 'cv2') -> None:
+        if isinstance(size, int):
+            size = (size, size)
+        self.size = tuple(size)
+        self.scale = self._ordered_pair('scale', scale)
+        self.ratio = self._ordered_pair('ratio', ratio)
+        self.interpolation = interpolation
+        self.backend = backend
+
+    @staticmethod
+    def _ordered_pair(name: str, value) -> tuple[float, float]:
+        if len(value) != 2 or not 0 < value[0] <= value[1]:
+            raise ValueError(f'RandomResizedCrop {name} must be a (min, max) '
+                             f'pair with 0 < min <= max, got {value}')
+        return float(value[0]), float(value[1])
+
+    def sample_box(self, h: int, w: int) -> tuple[int, int, int, int]:
+        """Draw a crop (top, left, crop_h, crop_w) of an (h, w) image."""
+        log_ratio = np.log(self.ratio)
+        for _ in range(self.MAX_ATTEMPTS):
+            area = h * w * np.random.uniform(*self.scale)
+            aspect = math.exp(np.random.uniform(*log_ratio))
+            crop_w = round(math.sqrt(area * aspect))
+            crop_h = round(math.sqrt(area / aspect))
+            if 0 < crop_w <= w and 0 < crop_h <= h:
+                top = np.random.randint(h - crop_h + 1)
+                left = np.random.randint(w - crop_w + 1)
+                return top, left, crop_h, crop_w
+        return self._central_box(h, w)
+
+    def _central_box(self, h: int, w: int) -> tuple[int, int, int, int]:
+        """The largest central crop with an aspect ratio within ``ratio``."""
+        crop_h, crop_w = h, w
+        if w / h < self.ratio[0]:
+            crop_h = round(w / self.ratio[0])
+        elif w / h > self.ratio[1]:
+            crop_w = round(h * self.ratio[1])
+        return (h - crop_h) // 2, (w - crop_w) // 2, crop_h, crop_w
+
+    def transform(self, results: dict) -> dict:
+        h, w = results['img'].shape[:2]
+        top, left, crop_h, crop_w = self.sample_box(h, w)
+        out_h, out_w = self.size
+        crop = (slice(top, top + crop_h), slice(left, left + crop_w))
+        results['img'] = mmcv.imresize(
+            np.ascontiguousarray(results['img'][crop]), (out_w, out_h),
+            interpolation=self.interpolation,
+            backend=self.backend)
+        for key in results.get('seg_fields', []):
+            results[key] = _resize_nearest(
+                np.ascontiguousarray(results[key][crop]), (out_w, out_h),
+                self.backend)
+        results['img_shape'] = self.size
+        w_scale, h_scale = results.get('scale_factor', (1.0, 1.0))
+        results['scale_factor'] = (w_scale * out_w / crop_w,
+                                   h_scale * out_h / crop_h)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(size={self.size}, scale={self.scale}, '
+                f'ratio={self.ratio}, interpolation={self.interpolation!r})')
 
 
 @TRANSFORMS.register_module()

@@ -1,9 +1,12 @@
 from .affinity_head import AffinityHead
+from .aspp_v2_head import ASPPV2Head
 from .cam_head import CAMHead
 from .gpp_cam_head import CAMHeadOutput, GPPCAMHead
 from .irn_branches import BoundaryBranch, DisplacementBranch
+from .sep_aspp_head import DepthwiseSeparableASPPHead
 
 __all__ = [
-    'AffinityHead', 'BoundaryBranch', 'CAMHead', 'CAMHeadOutput',
-    'DisplacementBranch', 'GPPCAMHead'
+    'AffinityHead', 'ASPPV2Head', 'BoundaryBranch', 'CAMHead',
+    'CAMHeadOutput', 'DepthwiseSeparableASPPHead', 'DisplacementBranch',
+    'GPPCAMHead'
 ]

@@ -2,7 +2,6 @@
 random walk that turns CAMs into pseudo labels."""
 from typing import Dict, List, Optional, Union
 
-import mmcv
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -11,6 +10,7 @@ from torch import Tensor, nn
 from wsstool.registry import MODELS, REFINERS
 from wsstool.structures import WSSSDataSample
 from ..utils.cfg_defaults import merge_cfg_defaults
+from ..utils.crf_image import read_crf_image
 from ..utils.path_index import (PathIndex, affinity_pair_labels,
                                 feature_affinities, subsample_label)
 from .base import BaseRefineNet
@@ -337,8 +337,5 @@ class AffinityNet(BaseRefineNet):
         ``img_path`` when one is set."""
         if self.crf is None:
             return score
-        if 'img_path' not in data_sample:
-            raise ValueError('AffinityNet test_cfg.crf needs img_path on '
-                             'the data sample to read the image.')
-        image = mmcv.imread(data_sample.img_path, channel_order='rgb')
+        image = read_crf_image(data_sample, owner='AffinityNet test_cfg.crf')
         return self.refine_with_crf(score, image)

@@ -1,7 +1,13 @@
 from .cam_ops import (CAM_NORMS, CAM_RELU_MODES, RESIZE_MODES,
                       cam_to_original, multi_scale_flip_cams, normalize_cam,
                       rescale_images, scaled_size)
+from .batch_photometric import BatchPhotometricAug
+from .beco_keys import is_beco_checkpoint, map_beco_network_keys
 from .cfg_defaults import merge_cfg_defaults
+from .class_mix import (boundary_band, class_mix, mix_pair_indices,
+                        random_class_mask)
+from .crf_image import (BECO_CRF_IMAGE_MEAN, CRF_IMAGE_MODES,
+                        mean_sub_uint8_wrap, read_crf_image)
 from .mxnet_params import load_mxnet_params
 from .negative_mining import mine_disjoint_negatives
 from .resnet38d_mapping import mxnet_to_resnet38d_name
@@ -16,6 +22,10 @@ from .unprefixed_keys import (map_unprefixed_keys, register_key_mapping_hook,
                               strip_data_parallel_prefix)
 
 __all__ = [
+    'BECO_CRF_IMAGE_MEAN', 'CRF_IMAGE_MODES', 'mean_sub_uint8_wrap',
+    'read_crf_image', 'is_beco_checkpoint', 'map_beco_network_keys',
+    'BatchPhotometricAug', 'boundary_band', 'class_mix', 'mix_pair_indices',
+    'random_class_mask',
     'CAM_NORMS', 'CAM_RELU_MODES', 'RESIZE_MODES', 'cam_to_original',
     'check_state_dict_shapes', 'load_mxnet_params', 'map_unprefixed_keys',
     'mine_disjoint_negatives', 'multi_scale_flip_cams',

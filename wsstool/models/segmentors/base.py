@@ -1,0 +1,334 @@
+"""Base of the segmentation networks trained on pseudo labels (stage 3):
+target stacking, test-time augmentation and CRF post-processing."""
+from abc import ABCMeta, abstractmethod
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.model import BaseModel
+from mmengine.structures import PixelData
+from torch import Tensor, nn
+
+from wsstool.registry import REFINERS
+from wsstool.structures import WSSSDataSample
+from ..data_preprocessors.wsss_data_preprocessor import \
+    build_data_preprocessor
+from ..utils.cam_ops import cam_to_original
+from ..utils.cfg_defaults import merge_cfg_defaults
+from ..utils.crf_image import CRF_IMAGE_MODES, read_crf_image
+from .tta import FUSION_MODES, resize_bilinear, tta_logits
+
+_TEST_CFG_DEFAULTS = dict(
+    scales=(1.0, ),
+    flip=False,
+    fusion='mean',
+    resize_to=None,
+    crf=None,
+    crf_image='raw')
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def parse_seg_test_cfg(test_cfg: Optional[dict], owner: str) -> dict:
+    """Merge a segmentor's ``test_cfg`` into the defaults and validate it.
+
+    Args:
+        test_cfg (dict, optional): Given options (see
+            :class:`BaseSegmentor`).
+        owner (str): The segmentor's name, used in errors.
+
+    Raises:
+        ValueError: Naming the key and the bad value (unknown keys list the
+            allowed ones).
+    """
+    cfg = merge_cfg_defaults(test_cfg, _TEST_CFG_DEFAULTS, f'{owner} test_cfg')
+    scales = cfg['scales']
+    if not (isinstance(scales, (list, tuple)) and scales
+            and all(_is_number(s) and s > 0 for s in scales)):
+        raise ValueError(f'{owner} test_cfg.scales must be a non-empty '
+                         f'list/tuple of positive factors, got {scales!r}.')
+    if not isinstance(cfg['flip'], bool):
+        raise ValueError(f'{owner} test_cfg.flip must be True or False, got '
+                         f'{cfg["flip"]!r}.')
+    for key, choices in (('fusion', FUSION_MODES),
+                         ('crf_image', CRF_IMAGE_MODES)):
+        if cfg[key] not in choices:
+            raise ValueError(f'{owner} test_cfg.{key}={cfg[key]!r}; '
+                             f'expected one of {choices}.')
+    resize_to = cfg['resize_to']
+    if resize_to is not None and not (
+            isinstance(resize_to, (list, tuple)) and len(resize_to) == 2
+            and all(isinstance(side, int) and not isinstance(side, bool)
+                    and side > 0 for side in resize_to)):
+        raise ValueError(f'{owner} test_cfg.resize_to must be None or (h, w) '
+                         f'positive integers, got {resize_to!r}.')
+    if cfg['crf'] is not None and not isinstance(cfg['crf'], dict):
+        raise ValueError(f'{owner} test_cfg.crf must be None or a refiner '
+                         f"config such as dict(type='DenseCRF', "
+                         f"preset='deeplab_beco'), got {cfg['crf']!r}.")
+    return cfg
+
+
+class BaseSegmentor(BaseModel, metaclass=ABCMeta):
+    """A network that predicts a class for every pixel.
+
+    Modes of :meth:`forward`: ``'loss'`` (:meth:`loss`), ``'tensor'``
+    (:meth:`seg_logits`) and ``'predict'`` (:meth:`predict`).
+
+    Subclasses implement :meth:`loss` and :meth:`seg_logits` and provide
+    ``num_classes`` K (background included), as a property or an attribute.
+    Label maps hold ids in [0, K) and ``ignore_index`` (255) on unlabelled
+    pixels.
+
+    Prediction (:meth:`predict`) follows ``test_cfg``:
+
+    1. With ``resize_to`` (h, w), each image is cropped to its
+       ``img_shape`` (batch padding removed) and resized bilinearly to
+       (h, w) — BECO's aspect-distorting 512 x 512 test resize, a
+       faithfulness option.
+    2. :func:`tta_logits` runs :meth:`seg_logits` on the batch rescaled by
+       each of ``scales`` (and h-flipped with ``flip``) and fuses the
+       logits resized to the batch size by ``fusion``.
+    3. Per image, the logits are cropped to ``img_shape`` (or resized back
+       to it after ``resize_to``), a pipeline flip is undone and they are
+       resized bilinearly to ``ori_shape``: ``seg_logits``.
+    4. ``pred_sem_seg`` is their arg-max, or with ``crf`` the arg-max of the
+       CRF marginals of their softmax, computed on the CPU on the image read
+       from ``img_path`` (``crf_image``).
+
+    Args:
+        data_preprocessor (dict or nn.Module, optional): Defaults to
+            ``WSSSDataPreprocessor()``.
+        test_cfg (dict, optional): Prediction options (defaults in
+            brackets):
+
+            * ``scales`` (``(1.0,)``): rescaling factors of the test-time
+              augmentation; sizes round as ``int(side * s + 0.5)``.
+            * ``flip`` (False): also run the horizontally flipped images.
+            * ``fusion`` (``'mean'``): ``'mean'`` or ``'max'`` of the
+              augmented logits (BECO/KTSE/SSC multi-scale test: ``'max'``,
+              no flip).
+            * ``resize_to`` (None): (h, w) size every image is resized to
+              before inference (BECO: (512, 512)).
+            * ``crf`` (None): a dense CRF with a probability unary, built
+              from ``REFINERS``, e.g. ``dict(type='DenseCRF',
+              preset='deeplab_beco')``.
+            * ``crf_image`` (``'raw'``): the CRF image, ``'raw'`` (the RGB
+              image as read) or ``'mean_sub_uint8_wrap'`` (the
+              mean-subtracted, uint8-wrapped image of BECO's ``test.py``; a
+              faithfulness option, see
+              :func:`~wsstool.models.utils.crf_image.mean_sub_uint8_wrap`).
+        init_cfg (dict, optional): mmengine init config.
+    """
+
+    ignore_index: int = 255
+
+    def __init__(self,
+                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 test_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        name = type(self).__name__
+        test_cfg = parse_seg_test_cfg(test_cfg, name)
+        super().__init__(
+            data_preprocessor=build_data_preprocessor(data_preprocessor),
+            init_cfg=init_cfg)
+        self.test_cfg = test_cfg
+        self.crf = None
+        if test_cfg['crf'] is not None:
+            self.crf = REFINERS.build(test_cfg['crf'])
+            if getattr(self.crf, 'params', {}).get('unary') != 'prob':
+                raise ValueError(
+                    f'{name} test_cfg.crf needs a dense CRF with a '
+                    'probability unary (e.g. preset "deeplab_beco"), got '
+                    f'{self.crf!r}.')
+
+    def forward(self,
+                inputs: Tensor,
+                data_samples: Optional[List[WSSSDataSample]] = None,
+                mode: str = 'tensor'
+                ) -> Union[Dict[str, Tensor], Tensor, List[WSSSDataSample]]:
+        """Run in ``'loss'``, ``'tensor'`` or ``'predict'`` mode.
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) normalised images.
+            data_samples (list[WSSSDataSample], optional): Labels
+                (``'loss'``) or meta information (``'predict'``).
+            mode (str): ``'loss'``, ``'tensor'`` or ``'predict'``.
+        """
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'tensor':
+            return self.seg_logits(inputs)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        raise ValueError(f'{type(self).__name__} mode {mode!r}; expected '
+                         '"loss", "tensor" or "predict".')
+
+    @abstractmethod
+    def loss(self, inputs: Tensor,
+             data_samples: List[WSSSDataSample]) -> Dict[str, Tensor]:
+        """Losses of (B, 3, H, W) images against the samples' labels."""
+
+    @abstractmethod
+    def seg_logits(self, inputs: Tensor) -> Tensor:
+        """(B, K, H, W) logits (before softmax) of (B, 3, H, W) images, at
+        the input size."""
+
+    def seg_targets(self, data_samples: Optional[Sequence[WSSSDataSample]],
+                    device: Union[str, torch.device]
+                    ) -> Tuple[Tensor, Optional[Tensor]]:
+        """Stack the samples' label maps (and confidence masks) on
+        ``device``.
+
+        Args:
+            data_samples (Sequence[WSSSDataSample]): Samples with
+                ``gt_sem_seg`` (1, H, W) and optionally ``conf_mask``
+                (1, H, W), all of the same size (the data preprocessor pads
+                training batches).
+            device (str or torch.device): Device of the returned tensors.
+
+        Returns:
+            tuple[Tensor, Tensor | None]: labels (B, H, W) int64 and, when
+            every sample has one, confidence masks (B, H, W) bool (True =
+            confident), else None.
+
+        Raises:
+            ValueError: If a sample has no ``gt_sem_seg``, sizes differ, or
+                a label lies outside [0, K) and is not ``ignore_index``
+                (naming the sample's ``img_path`` and the values).
+        """
+        name = type(self).__name__
+        if not data_samples:
+            raise ValueError(f'{name} loss needs data_samples with '
+                             'gt_sem_seg label maps.')
+        for sample in data_samples:
+            if 'gt_sem_seg' not in sample:
+                raise ValueError(
+                    f'{name} loss: a data sample has no gt_sem_seg label map '
+                    f'(img_path {sample.metainfo.get("img_path")!r}).')
+        labels = self._stack_dense(data_samples, 'gt_sem_seg')
+        labels = labels.to(device=device, dtype=torch.int64)
+        self._check_label_values(labels, data_samples)
+        if not all('conf_mask' in sample for sample in data_samples):
+            return labels, None
+        conf = self._stack_dense(data_samples, 'conf_mask')
+        if conf.shape != labels.shape:
+            raise ValueError(
+                f'{name} loss: conf_mask maps {tuple(conf.shape[1:])} do not '
+                f'match the label maps {tuple(labels.shape[1:])}.')
+        return labels, conf.to(device=device, dtype=torch.bool)
+
+    def _stack_dense(self, data_samples: Sequence[WSSSDataSample],
+                     field: str) -> Tensor:
+        """(B, H, W) stack of the (1, H, W) ``field`` maps of the
+        samples."""
+        maps = [getattr(sample, field).data[0] for sample in data_samples]
+        sizes = {tuple(m.shape) for m in maps}
+        if len(sizes) > 1:
+            raise ValueError(
+                f'{type(self).__name__}: the {field} maps of a batch have '
+                f'sizes {sorted(sizes)}; expected one size (pad them with '
+                'the data preprocessor in training mode).')
+        return torch.stack(maps)
+
+    def _check_label_values(self, labels: Tensor,
+                            data_samples: Sequence[WSSSDataSample]) -> None:
+        """Raise if a (B, H, W) label lies outside [0, K) and is not
+        ``ignore_index``, naming the first such sample and its values."""
+        bad = (labels != self.ignore_index) & ((labels < 0) |
+                                               (labels >= self.num_classes))
+        if not bad.any():
+            return
+        index = int(bad.flatten(1).any(dim=1).nonzero()[0])
+        values = torch.unique(labels[index][bad[index]]).tolist()
+        img_path = data_samples[index].metainfo.get('img_path')
+        raise ValueError(
+            f'{type(self).__name__}: the label map of {img_path!r} holds '
+            f'values {values[:8]} outside [0, {self.num_classes}) that are '
+            f'not the ignore index {self.ignore_index}; expected class ids '
+            f'of a {self.num_classes}-class model.')
+
+    def tta_seg_logits(self, inputs: Tensor) -> Tensor:
+        """(B, K, H, W) float32 logits of (B, 3, H, W) images fused over the
+        ``test_cfg`` scales and flips (:func:`tta_logits`)."""
+        cfg = self.test_cfg
+        return tta_logits(self.seg_logits, inputs, cfg['scales'], cfg['flip'],
+                          cfg['fusion'])
+
+    def _img_shape_logits(self, inputs: Tensor,
+                          data_samples: Sequence[WSSSDataSample]
+                          ) -> List[Tensor]:
+        """Fused logits (K, h_i, w_i) of each image at its ``img_shape``
+        (steps 1-3 of the class docstring before the ``ori_shape``
+        resize)."""
+        shapes = [tuple(s.metainfo['img_shape'][:2]) for s in data_samples]
+        resize_to = self.test_cfg['resize_to']
+        if resize_to is None:
+            logits = self.tta_seg_logits(inputs)
+            return [
+                logit[:, :height, :width]
+                for logit, (height, width) in zip(logits, shapes)
+            ]
+        images = torch.cat([
+            resize_bilinear(image[None, :, :height, :width], resize_to)
+            for image, (height, width) in zip(inputs, shapes)
+        ])
+        logits = self.tta_seg_logits(images)
+        return [
+            resize_bilinear(logit[None], shape)[0]
+            for logit, shape in zip(logits, shapes)
+        ]
+
+    def predict(self,
+                inputs: Tensor,
+                data_samples: Optional[Sequence[WSSSDataSample]] = None
+                ) -> List[WSSSDataSample]:
+        """Predict each image's logits and label map at its original size.
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) normalised images, padded at the
+                bottom/right to a common size.
+            data_samples (Sequence[WSSSDataSample], optional): With
+                ``img_shape``/``ori_shape`` (and ``img_path`` for the CRF).
+                Without them every image is taken as unpadded and not
+                resized.
+
+        Returns:
+            list[WSSSDataSample]: The samples with ``seg_logits``
+            (PixelData, (K, H0, W0) float32 fused logits before softmax) and
+            ``pred_sem_seg`` (PixelData, (1, H0, W0) int64), (H0, W0) =
+            ``ori_shape``.
+        """
+        if data_samples is None:
+            shape = tuple(inputs.shape[-2:])
+            data_samples = [
+                WSSSDataSample(metainfo=dict(img_shape=shape, ori_shape=shape))
+                for _ in range(inputs.shape[0])
+            ]
+        logits = self._img_shape_logits(inputs, data_samples)
+        for logit, sample in zip(logits, data_samples):
+            logit = cam_to_original(logit, sample.metainfo).float()
+            sample.seg_logits = PixelData(data=logit)
+            sample.pred_sem_seg = PixelData(
+                data=self._predict_label(logit, sample)[None])
+        return list(data_samples)
+
+    def _predict_label(self, logit: Tensor,
+                       data_sample: WSSSDataSample) -> Tensor:
+        """(H0, W0) int64 arg-max of (K, H0, W0) logits, after the CRF of
+        ``test_cfg.crf`` when one is set."""
+        if self.crf is None:
+            return logit.argmax(dim=0)
+        name = type(self).__name__
+        image = read_crf_image(data_sample, self.test_cfg['crf_image'],
+                               f'{name} test_cfg.crf')
+        if tuple(image.shape[:2]) != tuple(logit.shape[1:]):
+            raise ValueError(
+                f'{name} CRF: the image {data_sample.img_path!r} is '
+                f'{tuple(image.shape[:2])} but its ori_shape is '
+                f'{tuple(logit.shape[1:])}; expected the original image.')
+        probs = logit.softmax(dim=0).cpu().numpy()
+        marginals = self.crf(image, probs)
+        return torch.from_numpy(marginals.argmax(axis=0)).to(
+            device=logit.device, dtype=torch.int64)
