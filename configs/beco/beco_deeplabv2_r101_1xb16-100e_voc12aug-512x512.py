@@ -13,7 +13,8 @@
 #   BECO      warm-up 2 epochs (official BECO: 1), online-label confidence
 #             0.95, ClassMix probability 0.5, boundary weight 0.2, seed 3223
 #   test      multi-scale 0.75/1/1.25 without flip, pixel-wise max of the
-#             logits (tools/test.py --tta); the KTSE README result adds the
+#             head logits on the head grid of the unscaled image
+#             (tools/test.py --tta); the KTSE README result adds the
 #             DenseCRF (--crf)
 # Reported: checkpoint best_ckpt_KTSE_73.0.pth (73.0 val mIoU implied by the
 # name, multi-scale + CRF, selected on val).
@@ -49,4 +50,5 @@ train_dataloader = dict(
 custom_hooks = _base_.custom_hooks + [dict(type='TrainEpochHook')]
 env_cfg = dict(cudnn_benchmark=True)
 randomness = dict(seed=3223)
-tta_test_cfg = dict(scales=(0.75, 1.0, 1.25), flip=False, fusion='max')
+tta_test_cfg = dict(
+    scales=(0.75, 1.0, 1.25), flip=False, fusion='max', fuse_at='head')

@@ -6,4 +6,7 @@
 # them (the KTSE ones are the default).
 _base_ = ['./beco_deeplabv2_r101_1xb16-100e_voc12aug-512x512.py']
 tta_test_cfg = dict(
-    scales=(0.5, 0.75, 1.0, 1.25, 1.5), flip=False, fusion='max')
+    scales=(0.5, 0.75, 1.0, 1.25, 1.5),
+    flip=False,
+    fusion='max',
+    fuse_at='head')

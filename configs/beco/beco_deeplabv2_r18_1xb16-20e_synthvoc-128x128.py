@@ -26,4 +26,5 @@ param_scheduler = [dict(_base_.param_scheduler[0], end=20)]
 train_cfg = dict(max_epochs=20)
 custom_hooks = _base_.custom_hooks + [dict(type='TrainEpochHook')]
 default_hooks = dict(logger=dict(interval=10))
-tta_test_cfg = dict(scales=(0.75, 1.0, 1.25), flip=False, fusion='max')
+tta_test_cfg = dict(
+    scales=(0.75, 1.0, 1.25), flip=False, fusion='max', fuse_at='head')

@@ -7,8 +7,8 @@ import torch
 from mmengine.registry import init_default_scope
 
 from wsstool.models.utils.batch_photometric import (
-    BatchPhotometricAug, adjust_brightness_contrast, gaussian_blur,
-    opencv_gaussian_kernels, shift_hsv, to_gray)
+    BECO_GRAY_WEIGHTS, BatchPhotometricAug, adjust_brightness_contrast,
+    gaussian_blur, opencv_gaussian_kernels, shift_hsv, to_gray)
 from wsstool.registry import MODELS
 
 OFF = dict(color_prob=0., gray_prob=0., blur_prob=0.)
@@ -33,8 +33,9 @@ def test_is_registered_and_keeps_shape_dtype_and_range():
     assert out.shape == images.shape and out.dtype == images.dtype
     assert out.min() >= 0 and out.max() <= 255
     assert not torch.allclose(out, images)
-    # a model holding the augmentation still moves between devices/dtypes
-    assert aug.to(torch.float64) is aug
+    # a model cast to another dtype still augments (the kernels follow)
+    aug.to(torch.float64)
+    assert aug(images.double()).dtype == torch.float64
 
 
 def test_zero_probabilities_are_the_identity():
@@ -53,6 +54,18 @@ def test_gray_with_probability_one_gives_equal_channels():
     ])
     np.testing.assert_allclose(out[:, 0].numpy(), expected, atol=1e-3)
     assert torch.equal(to_gray(images), out)
+
+
+def test_beco_gray_weights_equal_opencv_gray_of_channel_swapped_images():
+    images = _images()
+    out = BatchPhotometricAug(**{**OFF, 'gray_prob': 1.},
+                              gray_weights=BECO_GRAY_WEIGHTS)(images)
+    # BECO: RGB data passed through cv2's BGR -> RGB swap, then ToGray
+    expected = np.stack([
+        cv2.cvtColor(cv2.cvtColor(_hwc(image), cv2.COLOR_BGR2RGB),
+                     cv2.COLOR_RGB2GRAY) for image in images
+    ])
+    np.testing.assert_allclose(out[:, 1].numpy(), expected, atol=1e-3)
 
 
 def test_deterministic_under_a_seed_and_random_per_sample():

@@ -13,6 +13,9 @@ from mmengine.structures import PixelData
 from torch import nn
 
 import wsstool.models.heads.aspp_v2_head  # noqa: F401 (registers the head)
+import wsstool.models.heads.sep_aspp_head  # noqa: F401 (registers the head)
+from tests.test_models.test_beco_keys import (_deeplabv3plus_shapes,
+                                              _random_state_dict)
 from wsstool.apis import load_model_weights
 from wsstool.models.segmentors import beco as beco_module
 from wsstool.models.segmentors.beco import BECO
@@ -34,6 +37,23 @@ NETWORK = dict(
         out_indices=(3, )),
     decode_head=dict(
         type='ASPPV2Head', in_channels=512, num_classes=NUM_CLASSES))
+# a tiny DeepLabV3+ (official BECO's architecture)
+NETWORK_V3PLUS = dict(
+    type='EncoderDecoder',
+    backbone=dict(
+        type='ResNetV1d',
+        depth=18,
+        strides=(1, 2, 2, 1),
+        dilations=(1, 1, 1, 2),
+        multi_grid=(1, 2),
+        out_indices=(0, 3)),
+    decode_head=dict(
+        type='DepthwiseSeparableASPPHead',
+        in_channels=512,
+        low_level_channels=64,
+        channels=16,
+        low_level_out_channels=8,
+        num_classes=NUM_CLASSES))
 
 
 @MODELS.register_module(name='BECOTestRecordingAug')
@@ -45,11 +65,11 @@ class RecordingAug(nn.Module):
         return images + 10
 
 
-def _model(**kwargs):
+def _model(network=NETWORK, **kwargs):
     init_default_scope('wsstool')
     torch.manual_seed(0)
     kwargs.setdefault('photometric_aug', None)
-    model = MODELS.build(dict(type='BECO', network=NETWORK, **kwargs))
+    model = MODELS.build(dict(type='BECO', network=network, **kwargs))
     return model.train()
 
 
@@ -113,12 +133,17 @@ def _online(reference, inputs, conf_thresh):
     return probs.argmax(dim=1), probs.max(dim=1).values > conf_thresh
 
 
-def _reference_batch(inputs, labels, conf, alpha, mixed, online=None):
-    """Mixed images, labels, masks and boundary band per output slot."""
-    images, out_labels, out_conf, bands = [], [], [], []
+def _reference_batch(inputs, labels, conf, alpha, mixed, online=None,
+                     valid=None):
+    """Mixed images, labels, masks, boundary band and padding masks per
+    output slot."""
+    if valid is None:
+        valid = torch.ones_like(conf)
+    images, out_labels, out_conf, bands, out_valid = [], [], [], [], []
     for j, (t, s) in enumerate(_slot_pairs(len(inputs))):
         a = alpha[j] & bool(mixed[j])
         images.append(torch.where(a, inputs[s], inputs[t]))
+        out_valid.append(torch.where(a, valid[s], valid[t]))
         if online is None or not mixed[j]:
             source_labels, target_labels = labels[s], labels[t]
             source_conf, target_conf = conf[s], conf[t]
@@ -130,11 +155,13 @@ def _reference_batch(inputs, labels, conf, alpha, mixed, online=None):
         bands.append(_loop_band(a) if online is not None else
                      torch.zeros_like(a))
     return (torch.stack(images), torch.stack(out_labels),
-            torch.stack(out_conf), torch.stack(bands))
+            torch.stack(out_conf), torch.stack(bands), torch.stack(out_valid))
 
 
-def _reference_losses(logits1, logits2, labels, conf, band, weight=0.2):
-    """The four BECO losses with explicit per-pixel loops."""
+def _reference_losses(logits1, logits2, labels, conf, band, valid,
+                      weight=0.2):
+    """The four BECO losses with explicit per-pixel loops; padded pixels
+    (``valid`` False) are skipped but counted."""
     logp1 = logits1.detach().log_softmax(dim=1).numpy()
     logp2 = logits2.detach().log_softmax(dim=1).numpy()
     labels, conf, band = labels.numpy(), conf.numpy(), band.numpy()
@@ -142,6 +169,8 @@ def _reference_losses(logits1, logits2, labels, conf, band, weight=0.2):
     totals = np.zeros(4)
     for b, i, j in itertools.product(range(batch), range(height),
                                      range(width)):
+        if not valid[b, i, j]:
+            continue
         peer1 = int(np.argmax(logp2[b, :, i, j]))  # target of network 1
         peer2 = int(np.argmax(logp1[b, :, i, j]))
         m = float(conf[b, i, j])
@@ -155,18 +184,12 @@ def _reference_losses(logits1, logits2, labels, conf, band, weight=0.2):
                     totals / (batch * height * width)))
 
 
-@pytest.mark.parametrize('phase, mix_prob, pattern', [
-    ('warmup', 0.0, None),
-    ('warmup', 1.0, None),
-    ('online', 0.0, None),
-    ('online', 1.0, None),
-    ('online', 0.5, (True, False, False, True)),
-])
-def test_losses_match_an_independent_computation(monkeypatch, phase,
-                                                 mix_prob, pattern):
-    model = _model(mix_prob=mix_prob, warmup_epochs=1, conf_thresh=CONF)
+def _assert_losses_match(monkeypatch, model, phase, mix_prob, pattern,
+                         batch_data, valid=None):
+    """``model.loss`` equals the written-out mixing and losses; ``valid``:
+    (B, H, W) padding masks of the samples (None: no padding)."""
     model.set_epoch(0 if phase == 'warmup' else 1)
-    inputs, samples, labels, conf = _batch()
+    inputs, samples, labels, conf = batch_data
     batch = len(inputs)
     alpha = _hand_made_alpha(batch)
     drawn_from = []
@@ -190,24 +213,100 @@ def test_losses_match_an_independent_computation(monkeypatch, phase,
     losses = model.loss(inputs, samples)
 
     sources = [s for _, s in _slot_pairs(batch)]
+    drawable = torch.ones_like(conf) if valid is None else valid
     if online is None:
-        expected_sources = labels[sources]
+        expected_sources = torch.where(drawable[sources], labels[sources],
+                                       IGNORE)
     else:
-        expected_sources = torch.where(online[1][sources],
-                                       online[0][sources], IGNORE)
+        expected_sources = torch.where(
+            online[1][sources] & drawable[sources], online[0][sources],
+            IGNORE)
     assert torch.equal(drawn_from[0], expected_sources)
-    images, mix_labels, mix_conf, band = _reference_batch(
-        inputs, labels, conf, alpha, mixed, online)
+    images, mix_labels, mix_conf, band, mix_valid = _reference_batch(
+        inputs, labels, conf, alpha, mixed, online, valid)
     if phase == 'online' and any(mixed):
         assert band.any()
     expected = _reference_losses(
         reference.network1.seg_logits(images),
-        reference.network2.seg_logits(images), mix_labels, mix_conf, band)
+        reference.network2.seg_logits(images), mix_labels, mix_conf, band,
+        mix_valid)
     assert set(losses) == set(expected)
     for name, value in expected.items():
         assert losses[name].shape == ()
         torch.testing.assert_close(
             losses[name].item(), float(value), rtol=1e-4, atol=1e-6)
+    return losses
+
+
+@pytest.mark.parametrize('phase, mix_prob, pattern', [
+    ('warmup', 0.0, None),
+    ('warmup', 1.0, None),
+    ('online', 0.0, None),
+    ('online', 1.0, None),
+    ('online', 0.5, (True, False, False, True)),
+])
+def test_losses_match_an_independent_computation(monkeypatch, phase,
+                                                 mix_prob, pattern):
+    model = _model(mix_prob=mix_prob, warmup_epochs=1, conf_thresh=CONF)
+    _assert_losses_match(monkeypatch, model, phase, mix_prob, pattern,
+                         _batch())
+
+
+def test_deeplabv3plus_losses_match_an_independent_computation(monkeypatch):
+    network = copy.deepcopy(NETWORK_V3PLUS)
+    network['decode_head']['dropout_ratio'] = 0.0  # deterministic
+    model = _model(network=network, warmup_epochs=1, conf_thresh=CONF)
+    _assert_losses_match(monkeypatch, model, 'online', 0.5,
+                         (False, True, True, False), _batch())
+
+
+def _padded_batch():
+    """Four samples; samples 1 and 2 are 32 x 20 and padded to 32 x 32 by
+    the data preprocessor (images 0 = mean colour, labels 255, conf_mask
+    and valid_mask False)."""
+    generator = torch.Generator().manual_seed(2)
+    images, samples = [], []
+    for index, width in enumerate((SIZE, 20, 20, SIZE)):
+        images.append(torch.randint(0, 256, (3, SIZE, width),
+                                    dtype=torch.uint8, generator=generator))
+        sample = WSSSDataSample(metainfo=dict(img_path=f'img{index}.jpg'))
+        sample.gt_sem_seg = PixelData(data=torch.randint(
+            0, NUM_CLASSES, (1, SIZE, width), generator=generator))
+        sample.conf_mask = PixelData(
+            data=torch.rand(1, SIZE, width, generator=generator) > 0.4)
+        sample.valid_mask = PixelData(
+            data=torch.ones(1, SIZE, width, dtype=torch.bool))
+        samples.append(sample)
+    return images, samples
+
+
+@pytest.mark.parametrize('phase', ['warmup', 'online'])
+def test_padding_gets_no_loss(monkeypatch, phase):
+    model = _model(mix_prob=0.5, warmup_epochs=1, conf_thresh=CONF)
+    images, samples = _padded_batch()
+    data = model.data_preprocessor(
+        dict(inputs=images, data_samples=samples), training=True)
+    inputs, samples = data['inputs'], data['data_samples']
+    labels = torch.cat([s.gt_sem_seg.data for s in samples])
+    conf = torch.cat([s.conf_mask.data for s in samples])
+    valid = torch.cat([s.valid_mask.data for s in samples])
+    assert inputs.shape == (4, 3, SIZE, SIZE)
+    assert not valid[1:3, :, 20:].any() and valid[1:3, :, :20].all()
+    # the batch padding is not confident: without valid_mask it would
+    # get the co-training loss
+    assert not conf[1:3, :, 20:].any()
+    pattern = (True, True, False, True)
+    losses = _assert_losses_match(monkeypatch, model, phase, 0.5, pattern,
+                                  (inputs, samples, labels, conf), valid)
+
+    for sample in samples:
+        del sample.valid_mask
+    unmasked = _model(mix_prob=0.5, warmup_epochs=1, conf_thresh=CONF)
+    monkeypatch.setattr(unmasked, '_pairs', lambda x: (
+        *beco_module.mix_pair_indices(len(x)), torch.tensor(pattern)))
+    unmasked.set_epoch(model.epoch)
+    padded = unmasked.loss(inputs, samples)
+    assert padded['loss_cot1'] > losses['loss_cot1'] + 1e-4
 
 
 def test_peer_targets_are_detached():
@@ -237,6 +336,66 @@ def test_photometric_aug_sees_denormalised_images():
                                inputs[targets] * std + mean)
     torch.testing.assert_close(seen_by_network[0],
                                inputs[targets] + 10 / std)
+
+
+def test_photometric_aug_follows_the_online_pass():
+    """The online labels come from the un-augmented batch; only the
+    images the networks train on are augmented."""
+    model = _model(mix_prob=0.0, photometric_aug=dict(
+        type='BECOTestRecordingAug'))
+    model.set_epoch(1)
+    inputs, samples, _, _ = _batch()
+    events = []
+    for name, network in zip(('network1', 'network2'), model.networks):
+        head_logits = network.head_logits
+
+        def record(images, name=name, network=network,
+                   head_logits=head_logits):
+            mode = 'train' if network.training else 'eval'
+            events.append((f'{name} {mode}', images.clone()))
+            return head_logits(images)
+
+        network.head_logits = record
+    aug = model.photometric_aug.forward
+    model.photometric_aug.forward = lambda images: events.append(
+        ('aug', images.clone())) or aug(images)
+    model.loss(inputs, samples)
+    assert [event for event, _ in events] == [
+        'network1 eval', 'network2 eval', 'aug', 'network1 train',
+        'network2 train'
+    ]
+    mean = model.data_preprocessor.mean
+    std = model.data_preprocessor.std
+    targets = [t for t, _ in _slot_pairs(len(inputs))]
+    for _, images in events[:2]:
+        torch.testing.assert_close(images, inputs)
+    torch.testing.assert_close(events[2][1], inputs[targets] * std + mean)
+    for _, images in events[3:]:
+        torch.testing.assert_close(images, inputs[targets] + 10 / std)
+
+
+def test_deeplabv3plus_trains_after_the_warmup():
+    model = _model(network=NETWORK_V3PLUS, warmup_epochs=1,
+                   photometric_aug=dict(type='BatchPhotometricAug'))
+    model.set_epoch(1)
+    inputs, samples, _, _ = _batch()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    losses = model.loss(inputs, samples)
+    assert set(losses) == {'loss_ce1', 'loss_ce2', 'loss_cot1', 'loss_cot2'}
+    assert all(torch.isfinite(value) and value > 0
+               for value in losses.values())
+    sum(losses.values()).backward()
+    for network in model.networks:
+        assert network.decode_head.conv_seg.weight.grad.abs().sum() > 0
+        assert network.decode_head.c1_bottleneck.conv.weight.grad.abs(
+        ).sum() > 0
+        assert network.backbone.stem[0].conv.weight.grad.abs().sum() > 0
+    optimizer.step()
+    after = model.state_dict()
+    for name in ('network1.decode_head.conv_seg.weight',
+                 'network2.backbone.layer4.1.conv2.weight'):
+        assert not torch.equal(after[name], before[name]), name
 
 
 def test_default_photometric_aug_is_built():
@@ -307,6 +466,7 @@ def test_missing_conf_mask_names_the_sample():
     (dict(mix_prob=1.5), 'mix_prob'),
     (dict(warmup_epochs=-1), 'warmup_epochs'),
     (dict(ignore_index=3), 'ignore_index'),
+    (dict(ignore_index=-1), 'ignore_index'),
 ])
 def test_bad_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -320,8 +480,12 @@ def test_inference_averages_both_networks():
         logits = model(inputs, mode='tensor')
         expected = (model.network1.seg_logits(inputs) +
                     model.network2.seg_logits(inputs)) / 2
+        head = (model.network1.head_logits(inputs) +
+                model.network2.head_logits(inputs)) / 2
         results = model(inputs, mode='predict')
     torch.testing.assert_close(logits, expected)
+    torch.testing.assert_close(model.head_logits(inputs), head)
+    assert head.shape == (2, NUM_CLASSES, SIZE // 8, SIZE // 8)
     assert logits.shape == (2, NUM_CLASSES, SIZE, SIZE)
     assert results[0].pred_sem_seg.data.shape == (1, SIZE, SIZE)
 
@@ -432,3 +596,43 @@ def test_own_mmengine_checkpoint_round_trips(tmp_path):
 def test_beco_is_registered():
     init_default_scope('wsstool')
     assert MODELS.get('BECO') is BECO
+
+
+def test_released_deeplabv3plus_checkpoint_round_trips(tmp_path):
+    """A released official-BECO layout (data-and-formats section 5.4),
+    here for the tiny DeepLabV3+, loads strictly into BECO; the model's
+    own checkpoint then gives the same weights."""
+    shapes = _deeplabv3plus_shapes(channels=16, low_out=8)
+    network1 = _random_state_dict(shapes, counters=True)
+    network2 = {key: value + 1 if value.is_floating_point() else value
+                for key, value in network1.items()}
+    path = tmp_path / 'best_ckpt.pth'
+    torch.save({'net_state_dict': dict(network1=network1,
+                                       network2=network2)}, path)
+    network = copy.deepcopy(NETWORK_V3PLUS)
+    network['decode_head']['num_classes'] = 21  # that of the key builder
+    model = _model(network=network)
+    load_model_weights(model, str(path), strict=True)
+    pairs = {
+        'backbone.stem.1.bn.running_var': 'backbone.stem_layer.bn2.'
+        'running_var',
+        'backbone.layer2.0.downsample.1.weight':
+        'backbone.layer2.0.downsample.1.weight',
+        'decode_head.aspp_modules.1.depthwise_conv.conv.weight':
+        'aspp.convs.1.convs.0.weight',
+        'decode_head.image_pool.1.conv.weight': 'aspp.convs.4.convs.1.weight',
+        'decode_head.c1_bottleneck.bn.bias': 'projector.1.bias',
+        'decode_head.conv_seg.weight': 'classifier.weight',
+    }
+    for name, source in (('network1', network1), ('network2', network2)):
+        state = getattr(model, name).state_dict()
+        assert len(state) == len(source)
+        for ours, theirs in pairs.items():
+            assert torch.equal(state[ours], source[theirs]), (name, ours)
+
+    own = tmp_path / 'epoch_1.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, own)
+    target = _model(network=network)
+    load_model_weights(target, str(own), strict=True)
+    for key, value in model.state_dict().items():
+        assert torch.equal(target.state_dict()[key], value), key

@@ -44,6 +44,13 @@ def test_unknown_norm_is_rejected():
 def test_scaled_size_rounds():
     assert scaled_size((33, 50), 0.5) == (16, 25)
     assert scaled_size((33, 50), 1.5) == (50, 75)
+    # halves round to even: 2.5 -> 2, 1.5 -> 2, 22.5 -> 22; at least 1
+    assert scaled_size((5, 3), 0.5) == (2, 2)
+    assert scaled_size((30, 1), 0.75) == (22, 1)
+    assert scaled_size((1, 1), 0.1) == (1, 1)
+    # BECO's 512 x 512 test input with its scales: exact products
+    for scale in (0.5, 0.75, 1.0, 1.25, 1.5):
+        assert scaled_size((512, 512), scale) == (int(512 * scale), ) * 2
 
 
 def _pool_cam_fn(images):

@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.structures import PixelData
 
+from wsstool.apis import load_model_weights
 from wsstool.models.heads.aspp_v2_head import ASPPV2Head
 from wsstool.models.segmentors.encoder_decoder import EncoderDecoder
 from wsstool.registry import MODELS
@@ -57,6 +58,8 @@ def test_seg_logits_upsample_the_head_logits():
     expected = F.interpolate(head, size=(36, 44), mode='bilinear',
                              align_corners=False)
     torch.testing.assert_close(logits, expected)
+    with torch.no_grad():
+        torch.testing.assert_close(model.head_logits(inputs), head)
     assert isinstance(model, EncoderDecoder)
     assert isinstance(model.decode_head, ASPPV2Head)
     assert model.num_classes == NUM_CLASSES
@@ -162,12 +165,13 @@ def test_predict_at_original_size_for_a_padded_batch_of_two_sizes():
         results = model.test_step(dict(inputs=images, data_samples=samples))
         batch = model.data_preprocessor(dict(inputs=images))['inputs']
         assert batch.shape == (2, 3, 36, 40)
-        logits = model.seg_logits(batch)
-    expected = [
-        logits[0, :, :30, :40],
-        F.interpolate(logits[1:, :, :36, :28], size=(45, 42),
-                      mode='bilinear', align_corners=False)[0]
-    ]
+        # each image without the padding of the batch
+        expected = [
+            model.seg_logits(batch[:1, :, :30, :40])[0],
+            F.interpolate(model.seg_logits(batch[1:, :, :36, :28]),
+                          size=(45, 42), mode='bilinear',
+                          align_corners=False)[0]
+        ]
     for result, exp in zip(results, expected):
         seg_logits = result.seg_logits.data
         assert seg_logits.dtype == torch.float32
@@ -177,11 +181,86 @@ def test_predict_at_original_size_for_a_padded_batch_of_two_sizes():
         assert torch.equal(pred[0], exp.argmax(dim=0))
 
 
+def _padded_pair():
+    """A padded batch of a 30 x 40 and a 36 x 28 image (the second
+    flipped by the pipeline and resized from 45 x 42) and each image
+    alone."""
+    gen = torch.Generator().manual_seed(3)
+    inputs = torch.zeros(2, 3, 36, 40)
+    inputs[0, :, :30, :40] = torch.randn(3, 30, 40, generator=gen)
+    inputs[1, :, :36, :28] = torch.randn(3, 36, 28, generator=gen)
+    metas = [
+        dict(img_shape=(30, 40), ori_shape=(30, 40)),
+        dict(img_shape=(36, 28), ori_shape=(45, 42), flip=True,
+             flip_direction='horizontal'),
+    ]
+    alone = [inputs[:1, :, :30, :40], inputs[1:, :, :36, :28]]
+    return inputs, metas, alone
+
+
+@pytest.mark.parametrize('fuse_at', ['input', 'head'])
+def test_a_prediction_does_not_depend_on_its_batch(fuse_at):
+    model = _model(test_cfg=dict(scales=(0.75, 1.0), flip=True,
+                                 fuse_at=fuse_at))
+    inputs, metas, alone = _padded_pair()
+    with torch.no_grad():
+        batched = model.predict(inputs, [_sample(**m) for m in metas])
+        for image, meta, result in zip(alone, metas, batched):
+            single = model.predict(image, [_sample(**meta)])[0]
+            torch.testing.assert_close(result.seg_logits.data,
+                                       single.seg_logits.data)
+            assert result.seg_logits.shape == meta['ori_shape']
+
+
+def _head_scale(model, image, scale):
+    """Decode-head logits of ``image`` rescaled by ``scale``."""
+    size = [round(side * scale) for side in image.shape[-2:]]
+    resized = F.interpolate(image, size=size, mode='bilinear',
+                            align_corners=False)
+    return model.decode_head(model.backbone(resized))
+
+
+@pytest.mark.parametrize('resize_to', [None, (40, 48)])
+def test_head_fusion_matches_an_independent_computation(resize_to):
+    """Max over the scales on the head grid of the unscaled image, then
+    one resize to the original size (BECO/KTSE/SSC's multi-scale test)."""
+    scales = (0.75, 1.0, 1.25)
+    model = _model(test_cfg=dict(scales=scales, fusion='max',
+                                 fuse_at='head', resize_to=resize_to))
+    inputs, metas, alone = _padded_pair()
+    with torch.no_grad():
+        results = model.predict(inputs, [_sample(**m) for m in metas])
+        input_fused = _model(test_cfg=dict(
+            scales=scales, fusion='max', resize_to=resize_to)).predict(
+                inputs, [_sample(**m) for m in metas])
+        for image, meta, result, other in zip(alone, metas, results,
+                                              input_fused):
+            if resize_to is not None:
+                image = F.interpolate(image, size=resize_to,
+                                      mode='bilinear', align_corners=False)
+            heads = [_head_scale(model, image, s) for s in scales]
+            grid = heads[1].shape[-2:]
+            fused = heads[1]
+            for head in (heads[0], heads[2]):
+                fused = torch.maximum(fused, F.interpolate(
+                    head, size=grid, mode='bilinear', align_corners=False))
+            if meta.get('flip'):
+                fused = fused.flip(-1)
+            expected = F.interpolate(fused, size=meta['ori_shape'],
+                                     mode='bilinear', align_corners=False)
+            torch.testing.assert_close(result.seg_logits.data, expected[0])
+            # fused at the input size instead: different logits
+            assert not torch.allclose(other.seg_logits.data, expected[0],
+                                      atol=1e-3)
+
+
 def test_constructor_checks():
     with pytest.raises(ValueError, match='conf_mask_mode'):
         _model(conf_mask_mode='weight')
-    with pytest.raises(ValueError, match='ignore_index'):
-        _model(ignore_index=2)
+    for ignore_index in (2, -1, 255.0):
+        with pytest.raises(ValueError, match='ignore_index'):
+            _model(ignore_index=ignore_index)
+    assert _model(ignore_index=NUM_CLASSES).ignore_index == NUM_CLASSES
     with pytest.raises(ValueError, match="unknown keys \\['scale'\\]"):
         _model(test_cfg=dict(scale=(1.0, )))
 
@@ -217,6 +296,24 @@ def test_released_network_and_own_checkpoints_load():
     with pytest.raises(KeyError, match='aspp.extra.weight'):
         _model().load_state_dict(
             dict(released, **{'aspp.extra.weight': torch.zeros(1)}))
+
+
+def test_two_network_beco_checkpoints_are_refused(tmp_path):
+    own = _model().state_dict()
+    released = {_beco_deeplabv2_keys(key): value for key, value in own.items()}
+    checkpoint = dict(net_state_dict=dict(network1=released,
+                                          network2=released))
+    beco_state = {f'network{i}.{key}': value
+                  for i in (1, 2) for key, value in own.items()}
+    match = r'two networks \(network1, network2\); use a BECO config'
+    for state_dict in (checkpoint, beco_state):
+        with pytest.raises(ValueError, match=match):
+            _model().load_state_dict(state_dict)
+    for name, content in (('released.pth', checkpoint),
+                          ('beco.pth', dict(state_dict=beco_state))):
+        torch.save(content, tmp_path / name)
+        with pytest.raises(ValueError, match=match):
+            load_model_weights(_model(), str(tmp_path / name))
 
 
 def test_autocast_gives_float32_losses_and_logits():

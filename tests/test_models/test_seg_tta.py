@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from wsstool.models.segmentors.base import BaseSegmentor
-from wsstool.models.segmentors.tta import tta_logits, tta_scaled_size
+from wsstool.models.segmentors.tta import tta_logits
 from wsstool.structures import WSSSDataSample
 
 
@@ -53,37 +53,54 @@ def test_flip_is_undone():
 def test_scales_are_resized_back_and_fused_by_mean_or_max():
     images = torch.randn(2, 3, 20, 30)
     record = _SizeRecorder()
-    fused = tta_logits(record, images, scales=(0.5, 0.75, 1.3))
-    # 30 * 0.75 = 22.5 rounds up, as int(x + 0.5)
-    assert record.sizes == [(10, 15), (15, 23), (26, 39)]
+    fused = tta_logits(record, images, scales=(0.5, 0.75, 1.3),
+                       size=(20, 30))
+    # 30 * 0.75 = 22.5 rounds half to even (cam_ops.scaled_size)
+    assert record.sizes == [(10, 15), (15, 22), (26, 39)]
     assert fused.shape == (2, 2, 20, 30) and fused.dtype == torch.float32
-    mean = (15 + 23 + 39) / 3
+    mean = (15 + 22 + 39) / 3
     torch.testing.assert_close(fused[:, 0], torch.full((2, 20, 30), mean))
     torch.testing.assert_close(fused[:, 1], torch.full((2, 20, 30), -mean))
 
     record = _SizeRecorder()
-    fused = tta_logits(
-        record, images, scales=(0.5, 0.75, 1.3), flip=True, fusion='max')
-    assert record.sizes == [(10, 15)] * 2 + [(15, 23)] * 2 + [(26, 39)] * 2
+    fused = tta_logits(record, images, scales=(0.5, 0.75, 1.3), flip=True,
+                       fusion='max', size=(20, 30))
+    assert record.sizes == [(10, 15)] * 2 + [(15, 22)] * 2 + [(26, 39)] * 2
     torch.testing.assert_close(fused[:, 0], torch.full((2, 20, 30), 39.))
     torch.testing.assert_close(fused[:, 1], torch.full((2, 20, 30), -15.))
 
 
 def test_rescaled_maps_match_an_independent_resize_chain():
     images = torch.randn(1, 3, 12, 18)
-    fused = tta_logits(lambda x: x[:, :2] * 2, images, scales=(0.5, 1.5))
+    fused = tta_logits(lambda x: x[:, :2] * 2, images, scales=(0.5, 1.5),
+                       size=(12, 18))
     expected = sum(
         _bilinear(_bilinear(images, size)[:, :2] * 2, (12, 18))
         for size in ((6, 9), (18, 27))) / 2
     torch.testing.assert_close(fused, expected)
 
 
-def test_scaled_size_rounding():
-    # BECO's 512 x 512 input with its scales: the floor of scale_factor
-    for scale in (0.5, 0.75, 1.0, 1.25, 1.5):
-        assert tta_scaled_size((512, 512), scale) == (int(512 * scale), ) * 2
-    assert tta_scaled_size((5, 3), 0.5) == (3, 2)
-    assert tta_scaled_size((1, 1), 0.1) == (1, 1)
+def _pooled_logits(images):
+    """Stride-2 "head" logits (B, 2, ceil(h/2), ceil(w/2)) that depend on
+    neighbouring pixels."""
+    return F.avg_pool2d(images[:, :2], 2, ceil_mode=True) * 3
+
+
+def test_default_grid_is_that_of_the_unscaled_logits():
+    images = torch.randn(2, 3, 12, 18)
+    record = _SizeRecorder()
+    tta_logits(record, images, scales=(0.5, 1.0, 1.5))
+    assert record.sizes[0] == (12, 18)  # the unscaled pass runs first
+    fused = tta_logits(_pooled_logits, images, scales=(0.5, 1.0, 1.5),
+                       fusion='max')
+    # written out: each scale's head logits resized to the 6 x 9 grid
+    heads = [_pooled_logits(_bilinear(images, size))
+             for size in ((6, 9), (12, 18), (18, 27))]
+    assert [tuple(h.shape[-2:]) for h in heads] == [(3, 5), (6, 9), (9, 14)]
+    expected = torch.stack([_bilinear(h, (6, 9)) for h in heads]).amax(0)
+    torch.testing.assert_close(fused, expected)
+    with pytest.raises(ValueError, match='include 1.0'):
+        tta_logits(_pooled_logits, images, scales=(0.5, 1.5))
     with pytest.raises(ValueError, match='fusion'):
         tta_logits(_ramp_logits, torch.zeros(1, 3, 4, 4), fusion='median')
 
@@ -97,7 +114,7 @@ class _ImageSegmentor(BaseSegmentor):
         super().__init__(test_cfg=test_cfg)
         self.sizes = []
 
-    def seg_logits(self, inputs):
+    def head_logits(self, inputs):
         self.sizes.append(tuple(inputs.shape))
         return inputs[:, :2] * 3
 
@@ -129,19 +146,68 @@ def test_resize_to_resizes_each_unpadded_image_and_back():
         logits = torch.maximum(resized[:, :2] * 3,
                                _bilinear(_bilinear(resized, (8, 8))[:, :2] * 3,
                                          (16, 16)))
-        expected = _bilinear(logits, (h, w))
+        # one resize, straight to the original size
         ori_shape = result.metainfo['ori_shape']
-        expected = _bilinear(expected, ori_shape)[0]
+        expected = _bilinear(logits, ori_shape)[0]
         torch.testing.assert_close(result.seg_logits.data, expected)
         assert result.seg_logits.data.abs().max() < 100  # no padding leaks
         assert torch.equal(result.pred_sem_seg.data[0], expected.argmax(0))
+
+
+class _PooledSegmentor(_ImageSegmentor):
+    """Head logits on a stride-2 grid (:func:`_pooled_logits`)."""
+
+    def head_logits(self, inputs):
+        self.sizes.append(tuple(inputs.shape))
+        return _pooled_logits(inputs)
+
+
+@pytest.mark.parametrize('resize_to', [None, (16, 16)])
+def test_head_fusion_resizes_the_head_grid_once(resize_to):
+    inputs, samples = _padded_batch()
+    samples[1].set_metainfo(dict(flip=True, flip_direction='horizontal'))
+    scales = (0.5, 1.0, 1.5)
+    model = _PooledSegmentor(scales=scales, fusion='max', fuse_at='head',
+                             resize_to=resize_to)
+    results = model.predict(inputs, samples)
+    for image, sample, result in zip(inputs, samples, results):
+        h, w = sample.metainfo['img_shape']
+        image = image[None, :, :h, :w]
+        if resize_to is not None:
+            image = _bilinear(image, resize_to)
+        base = image.shape[-2:]
+        heads = []
+        for scale in scales:
+            size = (round(base[0] * scale), round(base[1] * scale))
+            heads.append(_pooled_logits(_bilinear(image, size)))
+        grid = heads[1].shape[-2:]
+        fused = torch.stack([_bilinear(x, grid) for x in heads]).amax(0)
+        if sample.metainfo.get('flip'):
+            fused = fused.flip(-1)
+        expected = _bilinear(fused, sample.metainfo['ori_shape'])[0]
+        torch.testing.assert_close(result.seg_logits.data, expected)
+        assert result.seg_logits.data.abs().max() < 100  # no padding leaks
+    # the unscaled crops run first; one group per crop size
+    expected_sizes = [(1, 3, 10, 14), (1, 3, 5, 7), (1, 3, 15, 21),
+                      (1, 3, 12, 9), (1, 3, 6, 4), (1, 3, 18, 14)]
+    if resize_to is not None:
+        expected_sizes = [(2, 3, 16, 16), (2, 3, 8, 8), (2, 3, 24, 24)]
+    assert model.sizes == expected_sizes
+
+    # fused at the input size, the same logits give other values
+    model = _PooledSegmentor(scales=scales, fusion='max', fuse_at='input',
+                             resize_to=resize_to)
+    at_input = model.predict(inputs, _padded_batch()[1])
+    assert not torch.allclose(at_input[0].seg_logits.data,
+                              results[0].seg_logits.data, atol=1e-3)
 
 
 def test_predict_crops_the_padding_then_resizes_to_ori_shape():
     inputs, samples = _padded_batch()
     model = _ImageSegmentor(flip=True)
     results = model.predict(inputs, samples)
-    assert model.sizes == [(2, 3, 12, 14)] * 2
+    # each image without its padding, the second after un-flipping too
+    assert model.sizes == [(1, 3, 10, 14)] * 2 + [(1, 3, 12, 9)] * 2
     assert results[0].seg_logits.shape == (10, 14)
     torch.testing.assert_close(results[0].seg_logits.data,
                                inputs[0, :2, :10, :14] * 3)
@@ -156,6 +222,8 @@ def test_predict_crops_the_padding_then_resizes_to_ori_shape():
 @pytest.mark.parametrize('test_cfg, match', [
     (dict(scale=(1.0, )), r"unknown keys \['scale'\].*'crf_image', 'flip'"),
     (dict(fusion='median'), 'fusion'),
+    (dict(fuse_at='logits'), 'fuse_at'),
+    (dict(fuse_at='head', scales=(0.75, 1.25)), 'include 1.0'),
     (dict(crf_image='mean_sub'), 'crf_image'),
     (dict(scales=(1.0, 0)), 'scales'),
     (dict(scales=()), 'scales'),

@@ -21,7 +21,7 @@ class _FixedLogitSegmentor(BaseSegmentor):
         super().__init__(test_cfg=test_cfg)
         self.logits = logits
 
-    def seg_logits(self, inputs):
+    def head_logits(self, inputs):
         return self.logits.expand(len(inputs), -1, -1, -1)
 
     def loss(self, inputs, data_samples):

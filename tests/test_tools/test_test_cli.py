@@ -45,7 +45,8 @@ def test_tta_and_crf_merge_into_the_model_test_cfg():
     both = _build(config=BECO_KTSE, tta=True, crf=True)
     assert both.model.type == 'BECO'
     assert both.model.test_cfg == dict(
-        scales=(0.75, 1.0, 1.25), flip=False, fusion='max', **crf)
+        scales=(0.75, 1.0, 1.25), flip=False, fusion='max', fuse_at='head',
+        **crf)
     # --cfg-options reach the merged settings
     faithful = _build(crf=True, cfg_options={
         'crf_test_cfg.crf_image': 'mean_sub_uint8_wrap'})

@@ -32,7 +32,8 @@ class SegPredictionWriterHook(Hook):
       ``out_dir``);
     * ``logits/<img_id>.npz`` (with ``save_logits``): ``seg_logits``,
       float16 (K, H, W) at the original resolution, before the softmax,
-      compressed.
+      compressed (K * H * W * 2 bytes before compression: 7.9 MB for a
+      21-class 500 x 375 VOC image; meant for later fusion or CRF runs).
 
     Files are written atomically. Under several processes each rank writes
     the samples it predicts (a padded sampler rewrites some files with the

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from wsstool.structures import WSSSDataSample
 from ..data_preprocessors.wsss_data_preprocessor import \
     build_data_preprocessor
+from ..utils.dense_targets import stack_dense_field
 from ..utils.pseudo_label import scores_to_label
 from ..utils.unprefixed_keys import KeyMapping, register_key_mapping_hook
 
@@ -83,18 +84,9 @@ class BaseRefineNet(BaseModel, metaclass=ABCMeta):
             device: torch.device) -> Tensor:
         """(B, H, W) int64 relation labels ``gt_sem_seg`` of the samples
         on ``device``."""
-        name = type(self).__name__
-        if not data_samples:
-            raise ValueError(f'{name} loss needs data_samples with '
-                             'gt_sem_seg relation labels.')
-        for sample in data_samples:
-            if 'gt_sem_seg' not in sample:
-                raise ValueError(
-                    f'{name} loss: a data sample has no gt_sem_seg relation '
-                    f'label (img_path {sample.metainfo.get("img_path")!r}).')
-        return torch.stack([
-            sample.gt_sem_seg.data[0].long() for sample in data_samples
-        ]).to(device)
+        labels = stack_dense_field(data_samples, 'gt_sem_seg',
+                                   type(self).__name__, 'relation labels')
+        return labels.to(device=device, dtype=torch.int64)
 
     def refine_scores(self, score: Tensor,
                       data_sample: WSSSDataSample) -> Tensor:

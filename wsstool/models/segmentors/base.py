@@ -12,15 +12,18 @@ from wsstool.registry import REFINERS
 from wsstool.structures import WSSSDataSample
 from ..data_preprocessors.wsss_data_preprocessor import \
     build_data_preprocessor
-from ..utils.cam_ops import cam_to_original
+from ..utils.cam_ops import cam_to_original, rescale_images
 from ..utils.cfg_defaults import merge_cfg_defaults
 from ..utils.crf_image import CRF_IMAGE_MODES, read_crf_image
+from ..utils.dense_targets import stack_dense_field
 from .tta import FUSION_MODES, resize_bilinear, tta_logits
 
+FUSE_AT_MODES = ('input', 'head')
 _TEST_CFG_DEFAULTS = dict(
     scales=(1.0, ),
     flip=False,
     fusion='mean',
+    fuse_at='input',
     resize_to=None,
     crf=None,
     crf_image='raw')
@@ -52,10 +55,15 @@ def parse_seg_test_cfg(test_cfg: Optional[dict], owner: str) -> dict:
         raise ValueError(f'{owner} test_cfg.flip must be True or False, got '
                          f'{cfg["flip"]!r}.')
     for key, choices in (('fusion', FUSION_MODES),
+                         ('fuse_at', FUSE_AT_MODES),
                          ('crf_image', CRF_IMAGE_MODES)):
         if cfg[key] not in choices:
             raise ValueError(f'{owner} test_cfg.{key}={cfg[key]!r}; '
                              f'expected one of {choices}.')
+    if cfg['fuse_at'] == 'head' and 1.0 not in scales:
+        raise ValueError(
+            f"{owner} test_cfg.fuse_at='head' fuses on the head grid of the "
+            f'unscaled image, so scales {tuple(scales)} must include 1.0.')
     resize_to = cfg['resize_to']
     if resize_to is not None and not (
             isinstance(resize_to, (list, tuple)) and len(resize_to) == 2
@@ -76,23 +84,30 @@ class BaseSegmentor(BaseModel, metaclass=ABCMeta):
     Modes of :meth:`forward`: ``'loss'`` (:meth:`loss`), ``'tensor'``
     (:meth:`seg_logits`) and ``'predict'`` (:meth:`predict`).
 
-    Subclasses implement :meth:`loss` and :meth:`seg_logits` and provide
-    ``num_classes`` K (background included), as a property or an attribute.
-    Label maps hold ids in [0, K) and ``ignore_index`` (255) on unlabelled
-    pixels.
+    Subclasses implement :meth:`loss` and :meth:`head_logits` (the decode
+    head's logits on its own grid; :meth:`seg_logits` upsamples them to the
+    input size) and provide ``num_classes`` K (background included), as a
+    property or an attribute. Label maps hold ids in [0, K) and
+    ``ignore_index`` (255) on unlabelled pixels.
 
     Prediction (:meth:`predict`) follows ``test_cfg``:
 
-    1. With ``resize_to`` (h, w), each image is cropped to its
-       ``img_shape`` (batch padding removed) and resized bilinearly to
-       (h, w) — BECO's aspect-distorting 512 x 512 test resize, a
-       faithfulness option.
-    2. :func:`tta_logits` runs :meth:`seg_logits` on the batch rescaled by
-       each of ``scales`` (and h-flipped with ``flip``) and fuses the
-       logits resized to the batch size by ``fusion``.
-    3. Per image, the logits are cropped to ``img_shape`` (or resized back
-       to it after ``resize_to``), a pipeline flip is undone and they are
-       resized bilinearly to ``ori_shape``: ``seg_logits``.
+    1. Each image is cropped to its ``img_shape``: the batch padding never
+       reaches the network, so a prediction does not depend on the other
+       images of its batch. With ``resize_to`` (h, w) each crop is resized
+       bilinearly to (h, w) — BECO's aspect-distorting 512 x 512 test
+       resize, a faithfulness option. Crops of one size run as one batch.
+    2. :func:`tta_logits` runs the crops rescaled by each of ``scales``
+       (and h-flipped with ``flip``) and fuses the logits by ``fusion`` on
+       the grid chosen by ``fuse_at``: ``'input'`` fuses :meth:`seg_logits`
+       at the size of the crop; ``'head'`` fuses :meth:`head_logits`
+       resized to the head grid of the unscaled crop (BECO/KTSE/SSC's
+       multi-scale test, e.g. 64 x 64 for a DeepLabV2 at 512 x 512).
+    3. The fused logits, which cover the image's ``img_shape`` area, are
+       un-flipped (a pipeline flip) and resized bilinearly once to
+       ``ori_shape``: ``seg_logits``. So with ``'head'`` the head-grid
+       logits are resized once, straight to the original size, and with
+       ``resize_to`` the (h, w) logits go straight to ``ori_shape``.
     4. ``pred_sem_seg`` is their arg-max, or with ``crf`` the arg-max of the
        CRF marginals of their softmax, computed on the CPU on the image read
        from ``img_path`` (``crf_image``).
@@ -104,11 +119,15 @@ class BaseSegmentor(BaseModel, metaclass=ABCMeta):
             brackets):
 
             * ``scales`` (``(1.0,)``): rescaling factors of the test-time
-              augmentation; sizes round as ``int(side * s + 0.5)``.
+              augmentation; sizes round as ``round(side * s)`` (halves to
+              even, :func:`~wsstool.models.utils.cam_ops.scaled_size`).
             * ``flip`` (False): also run the horizontally flipped images.
             * ``fusion`` (``'mean'``): ``'mean'`` or ``'max'`` of the
               augmented logits (BECO/KTSE/SSC multi-scale test: ``'max'``,
               no flip).
+            * ``fuse_at`` (``'input'``): fuse at the input size
+              (``'input'``) or on the head grid of the unscaled input
+              (``'head'``, BECO/KTSE/SSC; needs 1.0 among ``scales``).
             * ``resize_to`` (None): (h, w) size every image is resized to
               before inference (BECO: (512, 512)).
             * ``crf`` (None): a dense CRF with a probability unary, built
@@ -171,9 +190,27 @@ class BaseSegmentor(BaseModel, metaclass=ABCMeta):
         """Losses of (B, 3, H, W) images against the samples' labels."""
 
     @abstractmethod
+    def head_logits(self, inputs: Tensor) -> Tensor:
+        """(B, K, h, w) logits (before softmax) of (B, 3, H, W) images on
+        the decode head's output grid."""
+
     def seg_logits(self, inputs: Tensor) -> Tensor:
-        """(B, K, H, W) logits (before softmax) of (B, 3, H, W) images, at
-        the input size."""
+        """(B, K, H, W) logits (before softmax) of (B, 3, H, W) images at
+        the input size: :meth:`head_logits` upsampled bilinearly
+        (``align_corners=False``)."""
+        return resize_bilinear(self.head_logits(inputs), inputs.shape[-2:])
+
+    def _checked_ignore_index(self, ignore_index: int) -> int:
+        """``ignore_index`` if it is an int >= K (ClassMix and the losses
+        index classes by label value, so a class id or a negative value
+        cannot mark unlabelled pixels); raise a ValueError otherwise."""
+        if (not isinstance(ignore_index, int) or isinstance(ignore_index, bool)
+                or ignore_index < self.num_classes):
+            raise ValueError(
+                f'{type(self).__name__} ignore_index={ignore_index!r}; '
+                f'expected an int >= num_classes ({self.num_classes}), '
+                'outside the class ids (e.g. 255).')
+        return ignore_index
 
     def seg_targets(self, data_samples: Optional[Sequence[WSSSDataSample]],
                     device: Union[str, torch.device]
@@ -199,38 +236,19 @@ class BaseSegmentor(BaseModel, metaclass=ABCMeta):
                 (naming the sample's ``img_path`` and the values).
         """
         name = type(self).__name__
-        if not data_samples:
-            raise ValueError(f'{name} loss needs data_samples with '
-                             'gt_sem_seg label maps.')
-        for sample in data_samples:
-            if 'gt_sem_seg' not in sample:
-                raise ValueError(
-                    f'{name} loss: a data sample has no gt_sem_seg label map '
-                    f'(img_path {sample.metainfo.get("img_path")!r}).')
-        labels = self._stack_dense(data_samples, 'gt_sem_seg')
+        labels = stack_dense_field(data_samples, 'gt_sem_seg', name,
+                                   'label map')
         labels = labels.to(device=device, dtype=torch.int64)
         self._check_label_values(labels, data_samples)
         if not all('conf_mask' in sample for sample in data_samples):
             return labels, None
-        conf = self._stack_dense(data_samples, 'conf_mask')
+        conf = stack_dense_field(data_samples, 'conf_mask', name,
+                                 'confidence mask')
         if conf.shape != labels.shape:
             raise ValueError(
                 f'{name} loss: conf_mask maps {tuple(conf.shape[1:])} do not '
                 f'match the label maps {tuple(labels.shape[1:])}.')
         return labels, conf.to(device=device, dtype=torch.bool)
-
-    def _stack_dense(self, data_samples: Sequence[WSSSDataSample],
-                     field: str) -> Tensor:
-        """(B, H, W) stack of the (1, H, W) ``field`` maps of the
-        samples."""
-        maps = [getattr(sample, field).data[0] for sample in data_samples]
-        sizes = {tuple(m.shape) for m in maps}
-        if len(sizes) > 1:
-            raise ValueError(
-                f'{type(self).__name__}: the {field} maps of a batch have '
-                f'sizes {sorted(sizes)}; expected one size (pad them with '
-                'the data preprocessor in training mode).')
-        return torch.stack(maps)
 
     def _check_label_values(self, labels: Tensor,
                             data_samples: Sequence[WSSSDataSample]) -> None:
@@ -250,35 +268,47 @@ class BaseSegmentor(BaseModel, metaclass=ABCMeta):
             f'of a {self.num_classes}-class model.')
 
     def tta_seg_logits(self, inputs: Tensor) -> Tensor:
-        """(B, K, H, W) float32 logits of (B, 3, H, W) images fused over the
-        ``test_cfg`` scales and flips (:func:`tta_logits`)."""
-        cfg = self.test_cfg
-        return tta_logits(self.seg_logits, inputs, cfg['scales'], cfg['flip'],
-                          cfg['fusion'])
+        """Logits of (B, 3, H, W) unpadded images fused over the
+        ``test_cfg`` scales and flips (:func:`tta_logits`).
 
-    def _img_shape_logits(self, inputs: Tensor,
-                          data_samples: Sequence[WSSSDataSample]
-                          ) -> List[Tensor]:
-        """Fused logits (K, h_i, w_i) of each image at its ``img_shape``
-        (steps 1-3 of the class docstring before the ``ori_shape``
-        resize)."""
+        Returns:
+            Tensor: (B, K, H, W) float32 with ``fuse_at='input'``; (B, K, h,
+            w) on the head grid of the unscaled images with ``'head'``.
+        """
+        cfg = self.test_cfg
+        if cfg['fuse_at'] == 'head':
+            return tta_logits(self.head_logits, inputs, cfg['scales'],
+                              cfg['flip'], cfg['fusion'])
+        return tta_logits(self.seg_logits, inputs, cfg['scales'],
+                          cfg['flip'], cfg['fusion'], size=inputs.shape[-2:])
+
+    def _fused_logits(self, inputs: Tensor,
+                      data_samples: Sequence[WSSSDataSample]
+                      ) -> List[Tensor]:
+        """Fused logits (K, h_i, w_i) of each image, covering its
+        ``img_shape`` area on their own grid (steps 1-2 of the class
+        docstring)."""
         shapes = [tuple(s.metainfo['img_shape'][:2]) for s in data_samples]
-        resize_to = self.test_cfg['resize_to']
-        if resize_to is None:
-            logits = self.tta_seg_logits(inputs)
-            return [
-                logit[:, :height, :width]
-                for logit, (height, width) in zip(logits, shapes)
-            ]
-        images = torch.cat([
-            resize_bilinear(image[None, :, :height, :width], resize_to)
+        images = [
+            image[:, :height, :width]
             for image, (height, width) in zip(inputs, shapes)
-        ])
-        logits = self.tta_seg_logits(images)
-        return [
-            resize_bilinear(logit[None], shape)[0]
-            for logit, shape in zip(logits, shapes)
         ]
+        resize_to = self.test_cfg['resize_to']
+        if resize_to is not None:
+            images = [
+                rescale_images(image[None], resize_to, 'bilinear')[0]
+                for image in images
+            ]
+        groups: Dict[Tuple[int, ...], List[int]] = {}
+        for index, image in enumerate(images):
+            groups.setdefault(tuple(image.shape), []).append(index)
+        logits: List[Optional[Tensor]] = [None] * len(images)
+        for indices in groups.values():
+            fused = self.tta_seg_logits(
+                torch.stack([images[index] for index in indices]))
+            for index, logit in zip(indices, fused):
+                logits[index] = logit
+        return logits
 
     def predict(self,
                 inputs: Tensor,
@@ -306,9 +336,12 @@ class BaseSegmentor(BaseModel, metaclass=ABCMeta):
                 WSSSDataSample(metainfo=dict(img_shape=shape, ori_shape=shape))
                 for _ in range(inputs.shape[0])
             ]
-        logits = self._img_shape_logits(inputs, data_samples)
+        logits = self._fused_logits(inputs, data_samples)
         for logit, sample in zip(logits, data_samples):
-            logit = cam_to_original(logit, sample.metainfo).float()
+            # the logits span the img_shape area on their own grid: nothing
+            # to crop, one resize to ori_shape
+            grid = dict(sample.metainfo, img_shape=tuple(logit.shape[-2:]))
+            logit = cam_to_original(logit, grid).float()
             sample.seg_logits = PixelData(data=logit)
             sample.pred_sem_seg = PixelData(
                 data=self._predict_label(logit, sample)[None])

@@ -12,6 +12,7 @@ from wsstool.structures import WSSSDataSample
 from ..utils.beco_keys import is_beco_checkpoint, map_beco_network_keys
 from ..utils.class_mix import (boundary_band, class_mix, mix_pair_indices,
                                random_class_mask)
+from ..utils.dense_targets import stack_dense_field
 from ..utils.unprefixed_keys import (register_key_mapping_hook,
                                      strip_data_parallel_prefix)
 from .base import BaseSegmentor
@@ -57,7 +58,9 @@ class BECO(BaseSegmentor):
     ClassMix (BECO).
 
     Training (``'loss'``) on a batch of B (even) images x with offline
-    pseudo labels y and confidence masks m (``gt_sem_seg``, ``conf_mask``):
+    pseudo labels y and confidence masks m (``gt_sem_seg``, ``conf_mask``)
+    and, when every sample has one, padding masks v (``valid_mask``, False
+    on padded pixels; else v = 1 everywhere):
 
     1. Sample ``i`` is paired with ``i + B/2``, both directions, output
        order ``(0 <- B/2), (B/2 <- 0), (1 <- B/2+1), ...``
@@ -66,35 +69,43 @@ class BECO(BaseSegmentor):
        is its target with the offline y, m and an empty boundary band b.
     2. Warm-up (epoch < ``warmup_epochs``): ClassMix on the offline labels.
        ``alpha`` = pixels of ``ceil(n/2)`` of the n foreground classes of
-       the source's y; image, y and m are pasted inside ``alpha``; b = 0.
+       the source's y on its valid pixels; image, y, m and v are pasted
+       inside ``alpha``; b = 0.
     3. After the warm-up: both networks, in eval mode and without
        gradients, label the un-mixed batch: ``p = softmax((l1 + l2) / 2)``,
        ``y_on = argmax p`` over all K classes, ``m_on = max p >
        conf_thresh`` (the training modes are restored afterwards).
        ``alpha`` = pixels of ``ceil(n/2)`` of the foreground classes of the
-       source's confident online labels; b = dilation minus erosion of
-       ``alpha`` by a ``(2 boundary_size + 1)`` square kernel; the image
-       is pasted inside ``alpha``, and the labels and masks of a mixed
-       sample are ``y_on``/``m_on`` of target and source pasted alike.
+       source's confident online labels on its valid pixels; b = dilation
+       minus erosion of ``alpha`` by a ``(2 boundary_size + 1)`` square
+       kernel; the image and v are pasted inside ``alpha``, and the labels
+       and masks of a mixed sample are ``y_on``/``m_on`` of target and
+       source pasted alike.
     4. ``photometric_aug`` (default
        :class:`~wsstool.models.utils.batch_photometric.BatchPhotometricAug`)
-       on every de-normalised image.
+       on every de-normalised image the networks train on (after the
+       online pass, which sees the un-augmented batch).
     5. Losses, with per-pixel cross-entropy CE (``ignore_index`` pixels
        give 0) and means over all B*H*W pixels::
 
-           loss_ce1  = mean(CE(f1(x), y) * m * (1 + boundary_weight * b))
-           loss_ce2  = mean(CE(f2(x), y) * m * (1 + boundary_weight * b))
-           loss_cot1 = mean(CE(f1(x), argmax f2(x)) * (1 - m))
-           loss_cot2 = mean(CE(f2(x), argmax f1(x)) * (1 - m))
+           loss_ce1  = mean(CE(f1(x), y) * m * v * (1 + boundary_weight * b))
+           loss_ce2  = mean(CE(f2(x), y) * m * v * (1 + boundary_weight * b))
+           loss_cot1 = mean(CE(f1(x), argmax f2(x)) * (1 - m) * v)
+           loss_cot2 = mean(CE(f2(x), argmax f1(x)) * (1 - m) * v)
 
-       (hard, detached peer targets).
+       (hard, detached peer targets). Padded pixels thus contribute 0 but
+       still count in B*H*W. BECO's pipeline (``RandomResizedCrop`` to a
+       fixed size) never pads and gives no ``valid_mask``; crops that pad
+       (``RandomCropWithPad``) add one, and the data preprocessor pads it
+       with False.
 
     The epoch comes from :meth:`set_epoch`, called by ``TrainEpochHook``
     before every epoch, including the first one after a resume, so the
     model keeps no epoch state of its own.
 
-    Inference: the logits are the mean of both networks' logits; test-time
-    augmentation and CRF follow ``test_cfg`` (:class:`BaseSegmentor`).
+    Inference: the head logits are the mean of both networks' head logits
+    (BECO's averaged ``pre_logits``); test-time augmentation and CRF follow
+    ``test_cfg`` (:class:`BaseSegmentor`).
 
     Released BECO/KTSE/SSC checkpoints (``{'net_state_dict': {'network1':
     ..., 'network2': ...}}``) load directly: a ``load_state_dict`` pre-hook
@@ -114,7 +125,7 @@ class BECO(BaseSegmentor):
             pseudo-label losses.
         photometric_aug (dict, optional): Config of a module applied to the
             (B, 3, H, W) de-normalised 0-255 RGB images; None: off.
-        ignore_index (int): Label of unlabelled pixels.
+        ignore_index (int): Label of unlabelled pixels, at least K.
         data_preprocessor (dict or nn.Module, optional): Defaults to
             ``WSSSDataPreprocessor()``; its ``mean``/``std`` de-normalise
             the images for ``photometric_aug``.
@@ -146,11 +157,7 @@ class BECO(BaseSegmentor):
             init_cfg=init_cfg)
         self.network1 = MODELS.build(network)
         self.network2 = MODELS.build(network)
-        if 0 <= ignore_index < self.num_classes:
-            raise ValueError(
-                f'BECO ignore_index={ignore_index!r}; expected a label '
-                f'outside the class ids [0, {self.num_classes}).')
-        self.ignore_index = ignore_index
+        self.ignore_index = self._checked_ignore_index(ignore_index)
         self.warmup_epochs = warmup_epochs
         self.mix_prob = mix_prob
         self.conf_thresh = conf_thresh
@@ -176,11 +183,11 @@ class BECO(BaseSegmentor):
         while ``epoch < warmup_epochs``)."""
         self.epoch = epoch
 
-    def seg_logits(self, inputs: Tensor) -> Tensor:
-        """(B, K, H, W) mean of both networks' logits of (B, 3, H, W)
+    def head_logits(self, inputs: Tensor) -> Tensor:
+        """(B, K, h, w) mean of both networks' head logits of (B, 3, H, W)
         images."""
-        return (self.network1.seg_logits(inputs) +
-                self.network2.seg_logits(inputs)) / 2
+        return (self.network1.head_logits(inputs) +
+                self.network2.head_logits(inputs)) / 2
 
     def loss(self, inputs: Tensor,
              data_samples: List[WSSSDataSample]) -> Dict[str, Tensor]:
@@ -190,7 +197,8 @@ class BECO(BaseSegmentor):
         Args:
             inputs (Tensor): (B, 3, H, W) normalised images, B even.
             data_samples (list[WSSSDataSample]): With ``gt_sem_seg`` and
-                ``conf_mask`` (1, H, W).
+                ``conf_mask`` (1, H, W), optionally ``valid_mask``
+                (1, H, W).
 
         Raises:
             RuntimeError: If :meth:`set_epoch` was never called.
@@ -205,23 +213,25 @@ class BECO(BaseSegmentor):
             raise ValueError(
                 'BECO mixes sample i with sample i + B/2, so the batch size '
                 f'must be even; got a batch of {inputs.shape[0]}.')
-        labels, conf = self._offline_targets(inputs, data_samples)
+        targets = self._offline_targets(inputs, data_samples)
         if self.epoch < self.warmup_epochs:
-            images, labels, conf, band = self._mix_offline(
-                inputs, labels, conf)
+            images, labels, conf, valid, band = self._mix_offline(
+                inputs, *targets)
         else:
-            images, labels, conf, band = self._mix_online(
-                inputs, labels, conf)
+            images, labels, conf, valid, band = self._mix_online(
+                inputs, *targets)
         if self.photometric_aug is not None:
             images = self._photometric(images)
         return self._losses(
             self.network1.seg_logits(images),
-            self.network2.seg_logits(images), labels, conf, band)
+            self.network2.seg_logits(images), labels, conf, valid, band)
 
     def _offline_targets(self, inputs: Tensor,
                          data_samples: List[WSSSDataSample]
-                         ) -> Tuple[Tensor, Tensor]:
-        """(B, H, W) offline labels and bool confidence masks."""
+                         ) -> Tuple[Tensor, Tensor, Tensor]:
+        """(B, H, W) offline labels, bool confidence masks and bool
+        padding masks (``valid_mask`` when every sample has one, else all
+        True)."""
         labels, conf = self.seg_targets(data_samples, inputs.device)
         if conf is None:
             sample = next(s for s in data_samples if 'conf_mask' not in s)
@@ -233,7 +243,15 @@ class BECO(BaseSegmentor):
             raise ValueError(
                 f'BECO: label maps {tuple(labels.shape[-2:])} do not match '
                 f'the input size {tuple(inputs.shape[-2:])}.')
-        return labels, conf
+        if not all('valid_mask' in sample for sample in data_samples):
+            return labels, conf, torch.ones_like(conf)
+        valid = stack_dense_field(data_samples, 'valid_mask', 'BECO',
+                                  'padding mask')
+        if valid.shape != labels.shape:
+            raise ValueError(
+                f'BECO loss: valid_mask maps {tuple(valid.shape[1:])} do not '
+                f'match the label maps {tuple(labels.shape[1:])}.')
+        return labels, conf, valid.to(device=inputs.device, dtype=torch.bool)
 
     def _pairs(self, inputs: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """Target and source indices of the output samples and which of
@@ -250,36 +268,42 @@ class BECO(BaseSegmentor):
             source_labels, self.ignore_index, ignore_bg=True)
         return alpha & mixed[:, None, None]
 
-    def _mix_offline(self, inputs: Tensor, labels: Tensor,
-                     conf: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _mix_offline(
+            self, inputs: Tensor, labels: Tensor, conf: Tensor,
+            valid: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Warm-up ClassMix of images, offline labels and masks; empty
         boundary band."""
         targets, sources, mixed = self._pairs(inputs)
-        alpha = self._mix_mask(labels[sources], mixed)
-        images, labels, conf = class_mix(
-            (inputs[targets], labels[targets], conf[targets]),
-            (inputs[sources], labels[sources], conf[sources]), alpha)
-        return images, labels, conf, torch.zeros_like(conf)
+        alpha = self._mix_mask(
+            labels[sources].masked_fill(~valid[sources], self.ignore_index),
+            mixed)
+        images, labels, conf, valid = class_mix(
+            (inputs[targets], labels[targets], conf[targets], valid[targets]),
+            (inputs[sources], labels[sources], conf[sources], valid[sources]),
+            alpha)
+        return images, labels, conf, valid, torch.zeros_like(conf)
 
-    def _mix_online(self, inputs: Tensor, labels: Tensor,
-                    conf: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _mix_online(
+            self, inputs: Tensor, labels: Tensor, conf: Tensor,
+            valid: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """ClassMix of the confident online classes with boundary band;
         mixed samples take the online labels and masks, the others keep
         the offline ones."""
         online_labels, online_conf = self.online_targets(inputs)
         targets, sources, mixed = self._pairs(inputs)
         confident = online_labels[sources].masked_fill(
-            ~online_conf[sources], self.ignore_index)
+            ~(online_conf[sources] & valid[sources]), self.ignore_index)
         alpha = self._mix_mask(confident, mixed)
         band = boundary_band(alpha, self.boundary_size)
-        images, mixed_labels, mixed_conf = class_mix(
-            (inputs[targets], online_labels[targets], online_conf[targets]),
-            (inputs[sources], online_labels[sources], online_conf[sources]),
-            alpha)
+        images, mixed_labels, mixed_conf, valid = class_mix(
+            (inputs[targets], online_labels[targets], online_conf[targets],
+             valid[targets]),
+            (inputs[sources], online_labels[sources], online_conf[sources],
+             valid[sources]), alpha)
         keep = mixed[:, None, None]
         labels = torch.where(keep, mixed_labels, labels[targets])
         conf = torch.where(keep, mixed_conf, conf[targets])
-        return images, labels, conf, band
+        return images, labels, conf, valid, band
 
     @torch.no_grad()
     def online_targets(self, inputs: Tensor) -> Tuple[Tensor, Tensor]:
@@ -315,12 +339,13 @@ class BECO(BaseSegmentor):
         return (self.photometric_aug(images * std + mean) - mean) / std
 
     def _losses(self, logits1: Tensor, logits2: Tensor, labels: Tensor,
-                conf: Tensor, band: Tensor) -> Dict[str, Tensor]:
+                conf: Tensor, valid: Tensor,
+                band: Tensor) -> Dict[str, Tensor]:
         """The four BECO losses of (B, K, H, W) logits, means over all
-        pixels."""
-        conf = conf.float()
-        label_weight = conf * (1 + self.boundary_weight * band.float())
-        peer_weight = 1 - conf
+        pixels (padding, ``valid`` False, weighs 0)."""
+        conf, valid = conf.float(), valid.float()
+        label_weight = conf * valid * (1 + self.boundary_weight * band.float())
+        peer_weight = (1 - conf) * valid
         peer1 = logits2.detach().argmax(dim=1)
         peer2 = logits1.detach().argmax(dim=1)
         return dict(

@@ -6,6 +6,7 @@ from torch import Tensor, nn
 
 from wsstool.registry import MODELS
 from wsstool.structures import WSSSDataSample
+from ..utils.beco_keys import is_beco_checkpoint, map_beco_network_keys
 from ..utils.unprefixed_keys import (register_key_mapping_hook,
                                      strip_data_parallel_prefix)
 from .base import BaseSegmentor
@@ -13,6 +14,16 @@ from .base import BaseSegmentor
 CONF_MASK_MODES = (None, 'ignore')
 # key prefixes of one network of a released BECO/KTSE/SSC checkpoint
 BECO_NETWORK_KEY_PREFIXES = ('backbone.stem_layer.', 'aspp.')
+# key prefixes of the two networks of a BECO model
+BECO_MODEL_KEY_PREFIXES = ('network1.', 'network2.')
+
+
+def _holds_two_networks(state_dict: Mapping) -> bool:
+    """Whether ``state_dict`` is a released BECO checkpoint or a state dict
+    of wsstool's ``BECO`` (keys ``network1.*`` and ``network2.*``)."""
+    return is_beco_checkpoint(state_dict) or all(
+        any(key.startswith(prefix) for key in state_dict)
+        for prefix in BECO_MODEL_KEY_PREFIXES)
 
 
 def map_reference_network_keys(
@@ -22,13 +33,27 @@ def map_reference_network_keys(
     :class:`EncoderDecoder` names with
     :func:`~wsstool.models.utils.beco_keys.map_beco_network_keys`; other
     state dicts keep their keys (a ``module.`` prefix on every key
-    removed). Returns a new dict."""
+    removed). Returns a new dict.
+
+    Raises:
+        ValueError: If ``state_dict`` holds the two networks of a BECO
+            model (a released ``{'net_state_dict': {'network1': ...,
+            'network2': ...}}`` checkpoint or ``network1.*``/``network2.*``
+            keys).
+    """
     stripped = strip_data_parallel_prefix(state_dict)
+    if _holds_two_networks(stripped):
+        raise ValueError(
+            'EncoderDecoder cannot load a BECO checkpoint: a BECO checkpoint '
+            'holds two networks (network1, network2); use a BECO config '
+            "(model type='BECO'), or load one network: "
+            "ckpt['net_state_dict']['network1'] of a released checkpoint, or "
+            "the 'network1.' entries of a BECO state dict without that "
+            'prefix.')
     if not any(
             key.startswith(BECO_NETWORK_KEY_PREFIXES) for key in stripped):
         return stripped
-    from wsstool.models.utils.beco_keys import map_beco_network_keys
-    return map_beco_network_keys(state_dict)
+    return map_beco_network_keys(stripped)
 
 
 @MODELS.register_module()
@@ -45,13 +70,15 @@ class EncoderDecoder(BaseSegmentor):
     One network of a released BECO/KTSE/SSC checkpoint
     (``ckpt['net_state_dict']['network1']``) loads directly: its keys are
     mapped to this model's names on loading (see
-    :func:`map_reference_network_keys`).
+    :func:`map_reference_network_keys`); a checkpoint of both BECO networks
+    is refused with an error that points to the BECO config.
 
     Args:
         backbone (dict): Backbone config, returns a tuple of features.
         decode_head (dict): Head config: maps the features to (B, K, h, w)
             logits and has ``num_classes`` K.
-        ignore_index (int): Label of unlabelled pixels. Defaults to 255.
+        ignore_index (int): Label of unlabelled pixels, at least K.
+            Defaults to 255.
         conf_mask_mode (str, optional): None (plain cross-entropy) or
             ``'ignore'`` (non-confident pixels are ignored; every sample
             needs a ``conf_mask``).
@@ -83,12 +110,7 @@ class EncoderDecoder(BaseSegmentor):
             raise ValueError(
                 f'EncoderDecoder decode_head {type(self.decode_head).__name__}'
                 ' needs an int attribute num_classes.')
-        if not isinstance(ignore_index, int) or 0 <= ignore_index < (
-                self.num_classes):
-            raise ValueError(
-                f'EncoderDecoder ignore_index={ignore_index!r}; expected an '
-                f'int outside the class ids [0, {self.num_classes}).')
-        self.ignore_index = ignore_index
+        self.ignore_index = self._checked_ignore_index(ignore_index)
         self.conf_mask_mode = conf_mask_mode
         register_key_mapping_hook(self, map_reference_network_keys)
 
@@ -101,15 +123,10 @@ class EncoderDecoder(BaseSegmentor):
         """Backbone features of (B, 3, H, W) images."""
         return self.backbone(inputs)
 
-    def seg_logits(self, inputs: Tensor) -> Tensor:
-        """(B, K, H, W) logits of (B, 3, H, W) images: the decode head's
-        logits upsampled bilinearly (``align_corners=False``)."""
-        logits = self.decode_head(self.extract_feat(inputs))
-        return F.interpolate(
-            logits,
-            size=inputs.shape[-2:],
-            mode='bilinear',
-            align_corners=False)
+    def head_logits(self, inputs: Tensor) -> Tensor:
+        """(B, K, h, w) decode-head logits of (B, 3, H, W) images (h, w:
+        the head's grid, e.g. H/8 for DeepLabV2, H/4 for DeepLabV3+)."""
+        return self.decode_head(self.extract_feat(inputs))
 
     def loss(self, inputs: Tensor,
              data_samples: List[WSSSDataSample]) -> Dict[str, Tensor]:

@@ -6,6 +6,7 @@ from .beco_keys import is_beco_checkpoint, map_beco_network_keys
 from .cfg_defaults import merge_cfg_defaults
 from .class_mix import (boundary_band, class_mix, mix_pair_indices,
                         random_class_mask)
+from .dense_targets import stack_dense_field
 from .crf_image import (BECO_CRF_IMAGE_MEAN, CRF_IMAGE_MODES,
                         mean_sub_uint8_wrap, read_crf_image)
 from .mxnet_params import load_mxnet_params
@@ -25,7 +26,7 @@ __all__ = [
     'BECO_CRF_IMAGE_MEAN', 'CRF_IMAGE_MODES', 'mean_sub_uint8_wrap',
     'read_crf_image', 'is_beco_checkpoint', 'map_beco_network_keys',
     'BatchPhotometricAug', 'boundary_band', 'class_mix', 'mix_pair_indices',
-    'random_class_mask',
+    'random_class_mask', 'stack_dense_field',
     'CAM_NORMS', 'CAM_RELU_MODES', 'RESIZE_MODES', 'cam_to_original',
     'check_state_dict_shapes', 'load_mxnet_params', 'map_unprefixed_keys',
     'mine_disjoint_negatives', 'multi_scale_flip_cams',

@@ -1,5 +1,5 @@
 """Per-sample photometric augmentation of a whole batch on its device."""
-from typing import Callable
+from typing import Callable, Sequence
 
 import cv2
 import torch
@@ -10,6 +10,8 @@ from wsstool.registry import MODELS
 
 # ITU-R BT.601 luma weights of R, G, B (OpenCV's RGB -> gray).
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)
+# BECO's effective weights: its ToGray runs on channel-swapped (BGR) data.
+BECO_GRAY_WEIGHTS = (0.114, 0.587, 0.299)
 
 
 def rgb_to_hsv(images: Tensor) -> Tensor:
@@ -81,9 +83,11 @@ def shift_hsv(images: Tensor, hue_shift: Tensor, sat_shift: Tensor,
     return hsv_to_rgb(hsv) * 255
 
 
-def to_gray(images: Tensor) -> Tensor:
-    """(B, 3, H, W) RGB -> the BT.601 luma in all three channels."""
-    weights = images.new_tensor(GRAY_WEIGHTS).view(1, 3, 1, 1)
+def to_gray(images: Tensor,
+            weights: Sequence[float] = GRAY_WEIGHTS) -> Tensor:
+    """(B, 3, H, W) RGB -> the weighted sum of R, G, B (default: BT.601
+    luma) in all three channels."""
+    weights = images.new_tensor(weights).view(1, 3, 1, 1)
     return (images * weights).sum(dim=1, keepdim=True).expand_as(images)
 
 
@@ -147,8 +151,12 @@ class BatchPhotometricAug(nn.Module):
          sat_shift_limit)`` and ``U(-val_shift_limit, val_shift_limit)`` on
          their 0-255 scales (defaults 30, 20), clipped.
 
-    2. With probability ``gray_prob`` (0.2): gray ``0.299 R + 0.587 G +
-       0.114 B`` in all three channels.
+    2. With probability ``gray_prob`` (0.2): gray ``gray_weights`` . (R, G,
+       B) in all three channels (BT.601 ``0.299 R + 0.587 G + 0.114 B`` by
+       default; BECO hands albumentations channel-swapped images, so its
+       gray is ``0.114 R + 0.587 G + 0.299 B``: ``BECO_GRAY_WEIGHTS``, a
+       faithfulness option; its hue shift is mirrored too, which the
+       symmetric range absorbs).
     3. With probability ``blur_prob`` (0.5): Gaussian blur with a kernel
        size drawn as albumentations does for ``GaussianBlur(blur_limit)``:
        uniform in ``3 .. blur_limit`` with even sizes rounded up (for 5:
@@ -169,6 +177,8 @@ class BatchPhotometricAug(nn.Module):
         gray_prob (float): Probability of step 2.
         blur_prob (float): Probability of step 3.
         blur_limit (int): Largest (odd, >= 3) blur kernel size.
+        gray_weights (Sequence[float]): Weights of R, G, B in the gray
+            image.
     """
 
     def __init__(self,
@@ -180,7 +190,8 @@ class BatchPhotometricAug(nn.Module):
                  val_shift_limit: float = 20.,
                  gray_prob: float = 0.2,
                  blur_prob: float = 0.5,
-                 blur_limit: int = 5) -> None:
+                 blur_limit: int = 5,
+                 gray_weights: Sequence[float] = GRAY_WEIGHTS) -> None:
         super().__init__()
         for name, prob in (('color_prob', color_prob),
                            ('gray_prob', gray_prob),
@@ -210,6 +221,10 @@ class BatchPhotometricAug(nn.Module):
         self.gray_prob = gray_prob
         self.blur_prob = blur_prob
         self.blur_limit = blur_limit
+        if len(gray_weights) != 3:
+            raise ValueError('BatchPhotometricAug gray_weights needs the 3 '
+                             f'weights of R, G, B, got {gray_weights!r}.')
+        self.gray_weights = tuple(gray_weights)
         self.register_buffer(
             'blur_kernels', opencv_gaussian_kernels(blur_limit),
             persistent=False)
@@ -228,7 +243,7 @@ class BatchPhotometricAug(nn.Module):
             out = images.float()
             out = self._apply_randomly(out, self.color_prob,
                                        self._adjust_colors)
-            out = self._apply_randomly(out, self.gray_prob, to_gray)
+            out = self._apply_randomly(out, self.gray_prob, self._gray)
             out = self._apply_randomly(out, self.blur_prob, self._blur)
         return out.to(images.dtype)
 
@@ -253,9 +268,12 @@ class BatchPhotometricAug(nn.Module):
                          self._uniform(images, self.sat_shift_limit),
                          self._uniform(images, self.val_shift_limit))
 
+    def _gray(self, images: Tensor) -> Tensor:
+        return to_gray(images, self.gray_weights)
+
     def _blur(self, images: Tensor) -> Tensor:
         sizes = torch.randint(
             3, self.blur_limit + 1, (len(images), ), device=images.device)
         sizes = sizes + (sizes % 2 == 0)
-        kernels = self.blur_kernels.to(images.device)[(sizes - 3) // 2]
+        kernels = self.blur_kernels.to(images)[(sizes - 3) // 2]
         return gaussian_blur(images, kernels)

@@ -59,7 +59,9 @@ def normalize_cam(cam: Tensor, norm: str) -> Tensor:
 
 
 def scaled_size(size: Sequence[int], scale: float) -> Tuple[int, int]:
-    """(h, w) of an image of ``size`` rescaled by ``scale`` (rounded)."""
+    """(h, w) of an image of ``size`` rescaled by ``scale``: each side
+    ``round(side * scale)`` (Python's rounding, halves to even), at least
+    1."""
     return (max(1, int(round(size[0] * scale))),
             max(1, int(round(size[1] * scale))))
 
