@@ -8,19 +8,14 @@ _base_ = [
     '../_base_/datasets/synthvoc_seg.py',
     '../_base_/default_runtime.py',
     '../_base_/schedules/seg_poly.py',
+    '../_base_/models/beco.py',
 ]
 model = dict(
+    _base_.beco,
     _delete_=True,
-    type='BECO',
     data_preprocessor=_base_.data_preprocessor,
     network=dict(_base_.model, data_preprocessor=None),
     warmup_epochs=2,
-    mix_prob=0.5,
-    conf_thresh=0.95,
-    boundary_size=1,
-    boundary_weight=0.2,
-    photometric_aug=dict(type='BatchPhotometricAug'),
-    ignore_index=255,
     test_cfg=_base_.model.test_cfg)
 param_scheduler = [dict(_base_.param_scheduler[0], end=20)]
 train_cfg = dict(max_epochs=20)

@@ -12,23 +12,15 @@ pseudo_label_dir = 'refine/affinitynet_r18/pseudo_labels'
 conf_mask_dir = 'refine/affinitynet_r18/conf_masks'
 crop_size = (128, 128)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(
-        type='LoadWSSSAnnotations',
-        with_conf_mask=True,
-        num_classes=num_classes),
-    dict(
-        type='RandomResizedCrop',
-        size=crop_size,
-        scale=(0.5, 0.75),
-        ratio=(3 / 4, 4 / 3)),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackWSSSInputs'),
+    _base_.train_pipeline[0],
+    dict(_base_.train_pipeline[1], num_classes=num_classes),
+    dict(_base_.train_pipeline[2], size=crop_size),
+    *_base_.train_pipeline[3:],
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadWSSSAnnotations', num_classes=num_classes),
-    dict(type='PackWSSSInputs'),
+    _base_.test_pipeline[0],
+    dict(_base_.test_pipeline[1], num_classes=num_classes),
+    *_base_.test_pipeline[2:],
 ]
 synthvoc = dict(
     type=dataset_type, data_root=data_root, generator_cfg=generator_cfg)
