@@ -90,6 +90,13 @@ def test_load_annotations(tmp_path):
     with pytest.raises(ValueError, match='seg.png has size'):
         LoadWSSSAnnotations()(dict(img_shape=(3, 3), img_path='i.jpg',
                                    seg_map_path=str(tmp_path / 'seg.png')))
+    # a confidence mask of another image than the label's
+    with pytest.raises(ValueError,
+                       match=r'conf255.png has size \(2, 3\), but its image '
+                       r'i.jpg has size \(3, 3\)'):
+        LoadWSSSAnnotations(False, True)(
+            dict(img_shape=(3, 3), img_path='i.jpg',
+                 conf_mask_path=str(tmp_path / 'conf255.png')))
     with pytest.raises(KeyError, match="'2007_000032' has no seg_map_path"):
         LoadWSSSAnnotations()(dict(img_id='2007_000032', seg_map_path=None))
 
