@@ -11,3 +11,4 @@ from .refine_nets import *  # noqa: F401,F403
 from .refiners import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403
 from .utils import *  # noqa: F401,F403
+from .wsss_model import WSSSModel  # noqa: F401

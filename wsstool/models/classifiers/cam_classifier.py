@@ -2,18 +2,16 @@
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
 from wsstool.registry import MODELS
 from wsstool.structures import WSSSDataSample
-from ..data_preprocessors.wsss_data_preprocessor import \
-    build_data_preprocessor
 from ..utils import (CAM_NORMS, CAM_RELU_MODES, RESIZE_MODES,
                      cam_to_original, multi_scale_flip_cams, normalize_cam)
-from ..utils.cfg_defaults import merge_cfg_defaults
+from ..utils.cfg_defaults import is_number, merge_cfg_defaults
 from ..utils.unprefixed_keys import register_key_mapping_hook
+from ..wsss_model import WSSSModel
 
 _TEST_CFG_DEFAULTS = dict(
     scales=(1.0, ),
@@ -26,23 +24,19 @@ _TEST_CFG_DEFAULTS = dict(
     resize_mode='bilinear')
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _parse_test_cfg(test_cfg: Optional[dict]) -> dict:
     """Merge ``test_cfg`` into the defaults and validate it."""
     cfg = merge_cfg_defaults(test_cfg, _TEST_CFG_DEFAULTS,
                              'CAMClassifier test_cfg')
     scales = cfg['scales']
     if not (isinstance(scales, (list, tuple)) and scales and all(
-            _is_number(s) and s > 0 for s in scales)):
+            is_number(s) and s > 0 for s in scales)):
         raise ValueError('CAMClassifier test_cfg.scales must be a non-empty '
                          f'list/tuple of positive factors, got {scales!r}.')
     if not isinstance(cfg['flip'], bool):
         raise ValueError('CAMClassifier test_cfg.flip must be True or False, '
                          f'got {cfg["flip"]!r}.')
-    if not _is_number(cfg['score_thr']):
+    if not is_number(cfg['score_thr']):
         raise ValueError('CAMClassifier test_cfg.score_thr must be a number, '
                          f'got {cfg["score_thr"]!r}.')
     stride = cfg['upsample_stride']
@@ -66,7 +60,7 @@ def _parse_test_cfg(test_cfg: Optional[dict]) -> dict:
 
 
 @MODELS.register_module()
-class CAMClassifier(BaseModel):
+class CAMClassifier(WSSSModel):
     """Backbone + CAM head trained for multi-label classification.
 
     Modes of :meth:`forward`:
@@ -122,8 +116,7 @@ class CAMClassifier(BaseModel):
                  test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
-            data_preprocessor=build_data_preprocessor(data_preprocessor),
-            init_cfg=init_cfg)
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         self.head = MODELS.build(head)
         self.train_cfg = train_cfg
@@ -134,27 +127,10 @@ class CAMClassifier(BaseModel):
         """Backbone features of (B, 3, H, W) images."""
         return self.backbone(inputs)
 
-    def forward(self,
-                inputs: Tensor,
-                data_samples: Optional[List[WSSSDataSample]] = None,
-                mode: str = 'tensor'
-                ) -> Union[Dict[str, Tensor], Tensor, List[WSSSDataSample]]:
-        """Run in ``'loss'``, ``'tensor'`` or ``'predict'`` mode.
-
-        Args:
-            inputs (Tensor): (B, 3, H, W) normalised images.
-            data_samples (list[WSSSDataSample], optional): Labels and meta
-                information (required for ``'loss'``).
-            mode (str): ``'loss'``, ``'tensor'`` or ``'predict'``.
-        """
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'tensor':
-            return self.head.cam_and_logits(self.extract_feat(inputs))[1]
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        raise ValueError(f'CAMClassifier mode {mode!r}; expected "loss", '
-                         '"tensor" or "predict".')
+    def _forward(self, inputs: Tensor) -> Tensor:
+        """``'tensor'`` mode: (B, C) class logits of (B, 3, H, W)
+        images."""
+        return self.head.cam_and_logits(self.extract_feat(inputs))[1]
 
     def loss(self, inputs: Tensor,
              data_samples: List[WSSSDataSample]) -> Dict[str, Tensor]:

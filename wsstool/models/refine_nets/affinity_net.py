@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from wsstool.registry import MODELS, REFINERS
 from wsstool.structures import WSSSDataSample
-from ..utils.cfg_defaults import merge_cfg_defaults
+from ..utils.cfg_defaults import is_number, merge_cfg_defaults
 from ..utils.crf_image import read_crf_image
 from ..utils.path_index import (PathIndex, affinity_pair_labels,
                                 feature_affinities, subsample_label)
@@ -32,15 +32,11 @@ _STRIDE_PROBE_SIZE = 64
 _SCORE_SUM_EPS = 1e-12
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _merge_cfg(cfg: Optional[dict], defaults: dict, name: str) -> dict:
     """``cfg`` over ``defaults``, rejecting unknown keys; its ``radius``
     must be a number > 1."""
     merged = merge_cfg_defaults(cfg, defaults, f'AffinityNet {name}')
-    if not (_is_number(merged['radius']) and merged['radius'] > 1):
+    if not (is_number(merged['radius']) and merged['radius'] > 1):
         raise ValueError(f'AffinityNet {name}.radius must be a number > 1, '
                          f'got {merged["radius"]!r}.')
     return merged
@@ -55,10 +51,10 @@ def _parse_test_cfg(test_cfg: Optional[dict]) -> dict:
     if cfg['bg'] not in BACKGROUND_MODES:
         raise ValueError(f'AffinityNet test_cfg.bg={cfg["bg"]!r}; expected '
                          f'one of {BACKGROUND_MODES}.')
-    if not (_is_number(cfg['bg_power']) and cfg['bg_power'] > 0):
+    if not (is_number(cfg['bg_power']) and cfg['bg_power'] > 0):
         raise ValueError('AffinityNet test_cfg.bg_power must be a number '
                          f'> 0, got {cfg["bg_power"]!r}.')
-    if not _is_number(cfg['bg_score']):
+    if not is_number(cfg['bg_score']):
         raise ValueError('AffinityNet test_cfg.bg_score must be a number, '
                          f'got {cfg["bg_score"]!r}.')
     if cfg['border_pairs'] not in BORDER_PAIR_MODES:

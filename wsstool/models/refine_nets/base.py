@@ -1,22 +1,20 @@
 """Base of the refinement networks: learn affinities from relation labels,
 predict pseudo labels by propagating CAMs."""
-from abc import ABCMeta, abstractmethod
-from typing import Any, Dict, List, Optional, Sequence, Union
+from abc import abstractmethod
+from typing import List, Optional, Sequence, Union
 
 import torch
-from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement, PixelData
 from torch import Tensor, nn
 
 from wsstool.structures import WSSSDataSample
-from ..data_preprocessors.wsss_data_preprocessor import \
-    build_data_preprocessor
 from ..utils.dense_targets import stack_dense_field
 from ..utils.pseudo_label import scores_to_label
 from ..utils.unprefixed_keys import KeyMapping, register_key_mapping_hook
+from ..wsss_model import WSSSModel
 
 
-class BaseRefineNet(BaseModel, metaclass=ABCMeta):
+class BaseRefineNet(WSSSModel):
     """A network trained on relation labels that refines CAMs into pseudo
     labels.
 
@@ -39,40 +37,8 @@ class BaseRefineNet(BaseModel, metaclass=ABCMeta):
                  init_cfg: Optional[dict] = None,
                  map_keys: Optional[KeyMapping] = None) -> None:
         super().__init__(
-            data_preprocessor=build_data_preprocessor(data_preprocessor),
-            init_cfg=init_cfg)
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         register_key_mapping_hook(self, map_keys)
-
-    def forward(self,
-                inputs: Tensor,
-                data_samples: Optional[List[WSSSDataSample]] = None,
-                mode: str = 'tensor'
-                ) -> Union[Dict[str, Tensor], Any, List[WSSSDataSample]]:
-        """Run in ``'loss'``, ``'tensor'`` or ``'predict'`` mode.
-
-        Args:
-            inputs (Tensor): (B, 3, H, W) normalised images.
-            data_samples (list[WSSSDataSample], optional): ``gt_sem_seg``
-                relation labels (``'loss'``) or ``pred_cam`` (``'predict'``).
-            mode (str): ``'loss'``, ``'tensor'`` or ``'predict'``.
-        """
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'tensor':
-            return self._forward(inputs)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        raise ValueError(f'{type(self).__name__} mode {mode!r}; expected '
-                         '"loss", "tensor" or "predict".')
-
-    @abstractmethod
-    def loss(self, inputs: Tensor,
-             data_samples: List[WSSSDataSample]) -> Dict[str, Tensor]:
-        """Losses of (B, 3, H, W) images against their relation labels."""
-
-    @abstractmethod
-    def _forward(self, inputs: Tensor) -> Any:
-        """Network outputs of (B, 3, H, W) images (``'tensor'`` mode)."""
 
     @abstractmethod
     def propagate_cams(self, inputs: Tensor, cams: Tensor) -> Tensor:

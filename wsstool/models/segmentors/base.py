@@ -1,21 +1,19 @@
 """Base of the segmentation networks trained on pseudo labels (stage 3):
 target stacking, test-time augmentation and CRF post-processing."""
-from abc import ABCMeta, abstractmethod
+from abc import abstractmethod
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-from mmengine.model import BaseModel
 from mmengine.structures import PixelData
 from torch import Tensor, nn
 
 from wsstool.registry import REFINERS
 from wsstool.structures import WSSSDataSample
-from ..data_preprocessors.wsss_data_preprocessor import \
-    build_data_preprocessor
 from ..utils.cam_ops import cam_to_original, rescale_images
-from ..utils.cfg_defaults import merge_cfg_defaults
+from ..utils.cfg_defaults import is_number, merge_cfg_defaults
 from ..utils.crf_image import CRF_IMAGE_MODES, read_crf_image
 from ..utils.dense_targets import stack_dense_field
+from ..wsss_model import WSSSModel
 from .tta import FUSION_MODES, resize_bilinear, tta_logits
 
 FUSE_AT_MODES = ('input', 'head')
@@ -27,10 +25,6 @@ _TEST_CFG_DEFAULTS = dict(
     resize_to=None,
     crf=None,
     crf_image='raw')
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def parse_seg_test_cfg(test_cfg: Optional[dict], owner: str) -> dict:
@@ -48,7 +42,7 @@ def parse_seg_test_cfg(test_cfg: Optional[dict], owner: str) -> dict:
     cfg = merge_cfg_defaults(test_cfg, _TEST_CFG_DEFAULTS, f'{owner} test_cfg')
     scales = cfg['scales']
     if not (isinstance(scales, (list, tuple)) and scales
-            and all(_is_number(s) and s > 0 for s in scales)):
+            and all(is_number(s) and s > 0 for s in scales)):
         raise ValueError(f'{owner} test_cfg.scales must be a non-empty '
                          f'list/tuple of positive factors, got {scales!r}.')
     if not isinstance(cfg['flip'], bool):
@@ -78,7 +72,7 @@ def parse_seg_test_cfg(test_cfg: Optional[dict], owner: str) -> dict:
     return cfg
 
 
-class BaseSegmentor(BaseModel, metaclass=ABCMeta):
+class BaseSegmentor(WSSSModel):
     """A network that predicts a class for every pixel.
 
     Modes of :meth:`forward`: ``'loss'`` (:meth:`loss`), ``'tensor'``
@@ -150,8 +144,7 @@ class BaseSegmentor(BaseModel, metaclass=ABCMeta):
         name = type(self).__name__
         test_cfg = parse_seg_test_cfg(test_cfg, name)
         super().__init__(
-            data_preprocessor=build_data_preprocessor(data_preprocessor),
-            init_cfg=init_cfg)
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.test_cfg = test_cfg
         self.crf = None
         if test_cfg['crf'] is not None:
@@ -161,33 +154,6 @@ class BaseSegmentor(BaseModel, metaclass=ABCMeta):
                     f'{name} test_cfg.crf needs a dense CRF with a '
                     'probability unary (e.g. preset "deeplab_beco"), got '
                     f'{self.crf!r}.')
-
-    def forward(self,
-                inputs: Tensor,
-                data_samples: Optional[List[WSSSDataSample]] = None,
-                mode: str = 'tensor'
-                ) -> Union[Dict[str, Tensor], Tensor, List[WSSSDataSample]]:
-        """Run in ``'loss'``, ``'tensor'`` or ``'predict'`` mode.
-
-        Args:
-            inputs (Tensor): (B, 3, H, W) normalised images.
-            data_samples (list[WSSSDataSample], optional): Labels
-                (``'loss'``) or meta information (``'predict'``).
-            mode (str): ``'loss'``, ``'tensor'`` or ``'predict'``.
-        """
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'tensor':
-            return self.seg_logits(inputs)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        raise ValueError(f'{type(self).__name__} mode {mode!r}; expected '
-                         '"loss", "tensor" or "predict".')
-
-    @abstractmethod
-    def loss(self, inputs: Tensor,
-             data_samples: List[WSSSDataSample]) -> Dict[str, Tensor]:
-        """Losses of (B, 3, H, W) images against the samples' labels."""
 
     @abstractmethod
     def head_logits(self, inputs: Tensor) -> Tensor:
@@ -199,6 +165,10 @@ class BaseSegmentor(BaseModel, metaclass=ABCMeta):
         the input size: :meth:`head_logits` upsampled bilinearly
         (``align_corners=False``)."""
         return resize_bilinear(self.head_logits(inputs), inputs.shape[-2:])
+
+    def _forward(self, inputs: Tensor) -> Tensor:
+        """``'tensor'`` mode: :meth:`seg_logits`."""
+        return self.seg_logits(inputs)
 
     def _checked_ignore_index(self, ignore_index: int) -> int:
         """``ignore_index`` if it is an int >= K (ClassMix and the losses

@@ -22,3 +22,8 @@ def merge_cfg_defaults(cfg: Optional[dict], defaults: dict,
         raise ValueError(f'{owner} has unknown keys {sorted(unknown)}; '
                          f'expected keys of {sorted(defaults)}.')
     return merged
+
+
+def is_number(value) -> bool:
+    """True for an int or float option value (bools are not numbers)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
