@@ -1,5 +1,9 @@
-"""A tiny SynthVOC and CAM-baseline config shared by the integration tests."""
+"""A tiny SynthVOC, the CAM-baseline config shrunk to it, and the helpers
+that run the tools in subprocesses, shared by the integration tests."""
+import os
 import os.path as osp
+import socket
+import subprocess
 
 import pytest
 
@@ -29,6 +33,14 @@ def tiny_overrides(data_root: str, max_epochs: int = 1) -> dict:
         'model.test_cfg.scales': (1.0, 0.5),
         'default_hooks.logger.interval': 1,
     }
+    overrides.update(tiny_loader_overrides(data_root))
+    return overrides
+
+
+def tiny_loader_overrides(data_root: str) -> dict:
+    """--cfg-options pointing every dataloader at the tiny SynthVOC, with
+    the evaluation loaders in the main process."""
+    overrides = {}
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         overrides[f'{loader}.dataset.data_root'] = data_root
         overrides[f'{loader}.dataset.generator_cfg'] = TINY_GENERATOR
@@ -36,6 +48,29 @@ def tiny_overrides(data_root: str, max_epochs: int = 1) -> dict:
         overrides[f'{loader}.num_workers'] = 0
         overrides[f'{loader}.persistent_workers'] = False
     return overrides
+
+
+def free_port() -> int:
+    """A free local TCP port for a process group's master."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def run_command(command: list[str], **env) -> str:
+    """Run a tool from the repository root (one OpenMP thread unless
+    ``env`` says otherwise); fail the test with its output if it fails.
+
+    Returns:
+        str: Its stdout and stderr.
+    """
+    result = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=600,
+        env={**os.environ, 'PYTHONPATH': REPO, 'OMP_NUM_THREADS': '1',
+             **env})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
+        -5000:]
+    return result.stdout + result.stderr
 
 
 def as_cli(overrides: dict) -> list[str]:

@@ -9,8 +9,7 @@ from mmengine.runner import Runner
 from tests.tool_loader import load_tool
 from wsstool.models.erasers import SoftCAMEraser
 
-from .conftest import REPO, TINY_GENERATOR, as_cli
-from .test_dist_train import _free_port, _run
+from .conftest import REPO, TINY_GENERATOR, as_cli, free_port, run_command
 
 KTSE_CONFIG = osp.join(REPO, 'configs', 'ktse',
                        'ktse_r18_1xb16-12e_synthvoc-128x128.py')
@@ -77,9 +76,9 @@ def test_ktse_trains_with_an_out_of_tree_eraser_plugin(
 
 def test_ktse_two_gloo_processes(tiny_synthvoc, tmp_path):
     work_dir = str(tmp_path / 'work')
-    _run(['bash', 'tools/dist_train.sh', KTSE_CONFIG, '2', '--work-dir',
-          work_dir, *as_cli(ktse_overrides(tiny_synthvoc))],
-         PYTHON=sys.executable, PORT=str(_free_port()), OMP_NUM_THREADS='1')
+    run_command(['bash', 'tools/dist_train.sh', KTSE_CONFIG, '2', '--work-dir',
+                 work_dir, *as_cli(ktse_overrides(tiny_synthvoc))],
+                PYTHON=sys.executable, PORT=str(free_port()))
     assert osp.isfile(osp.join(work_dir, 'epoch_2.pth'))
     logs = ''.join(
         open(osp.join(root, name)).read()

@@ -14,8 +14,7 @@ from mmengine.registry import init_default_scope
 from wsstool.fileio import load_cam
 from wsstool.registry import DATASETS, MODELS
 
-from .conftest import CAM_CONFIG, REPO, as_cli, tiny_overrides
-from .test_dist_train import _free_port
+from .conftest import CAM_CONFIG, REPO, as_cli, free_port, tiny_overrides
 
 
 def _infer(args: list[str], nproc: int = 1) -> subprocess.CompletedProcess:
@@ -24,7 +23,7 @@ def _infer(args: list[str], nproc: int = 1) -> subprocess.CompletedProcess:
     else:
         command = [
             sys.executable, '-m', 'torch.distributed.run',
-            f'--nproc_per_node={nproc}', f'--master_port={_free_port()}',
+            f'--nproc_per_node={nproc}', f'--master_port={free_port()}',
             'tools/infer_cam.py', *args, '--launcher', 'pytorch'
         ]
     return subprocess.run(

@@ -4,7 +4,6 @@ two processes, bad input."""
 import os
 import os.path as osp
 import shutil
-import subprocess
 import sys
 
 import cv2
@@ -20,8 +19,7 @@ from wsstool.fileio import load_cam, load_label_png, save_cam
 from wsstool.registry import DATASETS, MODELS, REFINERS
 from wsstool.utils import load_from_local, setup_checkpoint_io
 
-from .conftest import REPO, TINY_GENERATOR, as_cli
-from .test_dist_train import _free_port
+from .conftest import REPO, TINY_GENERATOR, as_cli, free_port, run_command
 
 IRN_CONFIG = osp.join(REPO, 'configs', 'irn',
                       'irn_r18_1xb16-10e_synthvoc-128x128.py')
@@ -245,17 +243,12 @@ def test_two_processes_write_the_files_of_one(tool, refine_setup):
     single, dist = str(tmp / 'single'), str(tmp / 'dist')
     tool.main([IRN_CONFIG, '--step', 'pseudo-labels', '--checkpoint', ckpt,
                '--out', single, *as_cli(overrides)])
-    result = subprocess.run(
+    run_command(
         [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node',
-         '2', '--master_port', str(_free_port()),
+         '2', '--master_port', str(free_port()),
          'tools/make_pseudo_labels.py', IRN_CONFIG, '--step',
          'pseudo-labels', '--checkpoint', ckpt, '--out', dist,
-         '--launcher', 'pytorch', *as_cli(overrides)],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-        env={**os.environ, 'PYTHONPATH': REPO,
-             'OMP_NUM_THREADS': '1'})
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
-        -5000:]
+         '--launcher', 'pytorch', *as_cli(overrides)])
     single_files, dist_files = _file_bytes(single), _file_bytes(dist)
     assert single_files.keys() == dist_files.keys()
     for name, content in single_files.items():
@@ -269,14 +262,10 @@ def test_irnet_trains_on_two_processes(tool, relation_labels, refine_setup):
     backbone under DDP) and the checkpoint walks."""
     tmp = refine_setup['tmp']
     work_dir = str(tmp / 'dist_work')
-    result = subprocess.run(
+    run_command(
         ['bash', 'tools/dist_train.sh', IRN_CONFIG, '2', '--work-dir',
          work_dir, *as_cli(refine_setup['overrides'])],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-        env={**os.environ, 'PYTHONPATH': REPO, 'PYTHON': sys.executable,
-             'PORT': str(_free_port()), 'OMP_NUM_THREADS': '1'})
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
-        -5000:]
+        PYTHON=sys.executable, PORT=str(free_port()))
     checkpoint = osp.join(work_dir, 'epoch_1.pth')
     state_dict = load_from_local(checkpoint)['state_dict']
     assert all(

@@ -4,8 +4,6 @@ processes), resumed after the warm-up, and tested with TTA, CRF and
 prediction files like a user would."""
 import os
 import os.path as osp
-import socket
-import subprocess
 import sys
 
 import numpy as np
@@ -17,7 +15,8 @@ from wsstool.fileio import load_label_png, save_label_png
 from wsstool.models.segmentors.beco import BECO
 from wsstool.utils import setup_checkpoint_io
 
-from .conftest import REPO, TINY_GENERATOR, as_cli
+from .conftest import (REPO, TINY_GENERATOR, as_cli, free_port, run_command,
+                       tiny_loader_overrides)
 
 BECO_CONFIG = osp.join(REPO, 'configs', 'beco',
                        'beco_deeplabv2_r18_1xb16-20e_synthvoc-128x128.py')
@@ -68,12 +67,8 @@ def tiny_seg_overrides(data_root: str, max_epochs: int) -> dict:
         'train_dataloader.dataset.pipeline.2.size': (48, 48),
         'default_hooks.logger.interval': 1,
     }
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        overrides[f'{loader}.dataset.data_root'] = data_root
-        overrides[f'{loader}.dataset.generator_cfg'] = TINY_GENERATOR
+    overrides.update(tiny_loader_overrides(data_root))
     for loader in ('val_dataloader', 'test_dataloader'):
-        overrides[f'{loader}.num_workers'] = 0
-        overrides[f'{loader}.persistent_workers'] = False
         overrides[f'{loader}.dataset.pipeline.1.num_classes'] = NUM_CLASSES
     return overrides
 
@@ -125,32 +120,16 @@ def test_beco_resumed_after_warmup_continues_co_training(
     assert online_epochs == [1, 1]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-def _run(command: list[str], **env) -> str:
-    result = subprocess.run(
-        command, cwd=REPO, capture_output=True, text=True, timeout=600,
-        env={**os.environ, 'PYTHONPATH': REPO, 'OMP_NUM_THREADS': '1',
-             **env})
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
-        -5000:]
-    return result.stdout + result.stderr
-
-
 def test_beco_two_gloo_processes_train_and_test_like_one(
         pseudo_labels, tmp_path):
     work_dir = str(tmp_path / 'work')
     overrides = beco_overrides(pseudo_labels, max_epochs=2)
     dist_eval = tmp_path / 'dist_val'
-    log = _run(['bash', 'tools/dist_train.sh', BECO_CONFIG, '2',
-                '--work-dir', work_dir,
-                *as_cli({**overrides,
-                         'val_evaluator.output_dir': str(dist_eval)})],
-               PYTHON=sys.executable, PORT=str(_free_port()))
+    log = run_command(['bash', 'tools/dist_train.sh', BECO_CONFIG, '2',
+                       '--work-dir', work_dir,
+                       *as_cli({**overrides,
+                                'val_evaluator.output_dir': str(dist_eval)})],
+                      PYTHON=sys.executable, PORT=str(free_port()))
     checkpoint = osp.join(work_dir, 'epoch_2.pth')
     assert osp.isfile(checkpoint)
     assert 'loss_cot1' in log and 'seg/mIoU' in log
@@ -158,18 +137,19 @@ def test_beco_two_gloo_processes_train_and_test_like_one(
     # the val metric of the last epoch, recomputed by tools/test.py in one
     # process and by tools/dist_test.sh in two, with TTA
     single, double = tmp_path / 'single', tmp_path / 'double'
-    _run([sys.executable, 'tools/test.py', BECO_CONFIG, checkpoint,
-          '--work-dir', work_dir, '--out', str(single), *as_cli(overrides)])
+    run_command([sys.executable, 'tools/test.py', BECO_CONFIG, checkpoint,
+                 '--work-dir', work_dir, '--out', str(single),
+                 *as_cli(overrides)])
     np.testing.assert_array_equal(
         np.load(dist_eval / 'seg_confusion_matrix.npy'),
         np.load(single / 'seg_confusion_matrix.npy'))
-    _run([sys.executable, 'tools/test.py', BECO_CONFIG, checkpoint,
-          '--work-dir', work_dir, '--out', str(single), '--tta',
-          *as_cli(overrides)])
-    _run(['bash', 'tools/dist_test.sh', BECO_CONFIG, checkpoint, '2',
-          '--work-dir', work_dir, '--out', str(double), '--tta',
-          *as_cli(overrides)],
-         PYTHON=sys.executable, PORT=str(_free_port()))
+    run_command([sys.executable, 'tools/test.py', BECO_CONFIG, checkpoint,
+                 '--work-dir', work_dir, '--out', str(single), '--tta',
+                 *as_cli(overrides)])
+    run_command(['bash', 'tools/dist_test.sh', BECO_CONFIG, checkpoint, '2',
+                 '--work-dir', work_dir, '--out', str(double), '--tta',
+                 *as_cli(overrides)],
+                PYTHON=sys.executable, PORT=str(free_port()))
     matrix = np.load(single / 'seg_confusion_matrix.npy')
     assert matrix.sum() > 0
     np.testing.assert_array_equal(
@@ -184,13 +164,13 @@ def test_deeplab_baseline_trains_and_writes_crf_predictions(
         'model.backbone.init_cfg': None,
         'model.decode_head.num_classes': NUM_CLASSES,
     }
-    _run([sys.executable, 'tools/train.py', DEEPLAB_CONFIG, '--work-dir',
-          work_dir, *as_cli(overrides)])
+    run_command([sys.executable, 'tools/train.py', DEEPLAB_CONFIG,
+                 '--work-dir', work_dir, *as_cli(overrides)])
     checkpoint = osp.join(work_dir, 'epoch_1.pth')
     pred_dir = tmp_path / 'pred'
-    _run([sys.executable, 'tools/test.py', DEEPLAB_CONFIG, checkpoint,
-          '--work-dir', work_dir, '--crf', '--pred-dir', str(pred_dir),
-          *as_cli(overrides)])
+    run_command([sys.executable, 'tools/test.py', DEEPLAB_CONFIG, checkpoint,
+                 '--work-dir', work_dir, '--crf', '--pred-dir', str(pred_dir),
+                 *as_cli(overrides)])
     with open(osp.join(pseudo_labels, 'ImageSets', 'Segmentation',
                        'val.txt')) as f:
         val_ids = f.read().split()
