@@ -91,7 +91,7 @@ MODELS = Registry('model', parent=MMENGINE_MODELS,
                   locations=['wsstool.models'])
 MODEL_WRAPPERS = Registry(
     'model_wrapper', parent=MMENGINE_MODEL_WRAPPERS,
-    locations=['wsstool.models'])
+    locations=['wsstool.models', 'wsstool.engine'])
 WEIGHT_INITIALIZERS = Registry(
     'weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS,
     locations=['wsstool.models'])

@@ -67,6 +67,94 @@ def test_train_step_updates_the_head():
     assert not torch.equal(before, model.head.conv_cls.weight)
 
 
+class _RecordingAux(torch.nn.Module):
+    """An auxiliary loss that records its views and returns ``terms``."""
+
+    def __init__(self, *terms):
+        super().__init__()
+        self.terms = terms
+
+    def forward(self, model, inputs, labels, views):
+        self.views = views
+        return {name: views[0].cam.sum() * 0 for name in self.terms}
+
+
+def _with_aux(*aux, dropout_ratio=0.0):
+    model = MODELS.build(dict(
+        type='CAMClassifier',
+        backbone=dict(type='ResNet', depth=18, strides=(1, 2, 2, 1)),
+        head=dict(type='CAMHead', in_channels=512, num_classes=NUM_CLASSES,
+                  dropout_ratio=dropout_ratio)))
+    model.aux_losses.extend(aux)
+    return model.train()
+
+
+def test_loss_runs_the_head_once_and_passes_its_view(monkeypatch):
+    """One head pass (one dropout draw) gives the logits of loss_cls and
+    the view's maps; the view's features are the undropped head input."""
+    torch.manual_seed(0)
+    aux = _RecordingAux('loss_aux')
+    model = _with_aux(aux, dropout_ratio=0.5)
+    data = model.data_preprocessor(_batch(), True)
+    inputs, samples = data['inputs'], data['data_samples']
+    labels = torch.stack([s.gt_label for s in samples])
+    calls = []
+    cam_and_logits = model.head.cam_and_logits
+
+    def counted(feats):
+        calls.append(feats)
+        return cam_and_logits(feats)
+
+    monkeypatch.setattr(model.head, 'cam_and_logits', counted)
+    torch.manual_seed(4)
+    losses = model.loss(inputs, samples)
+    assert set(losses) == {'loss_cls', 'loss_aux'} and len(calls) == 1
+    feat = model.backbone(inputs)[-1]
+    torch.manual_seed(4)
+    mask = torch.nn.functional.dropout2d(torch.ones(2, 512, 1, 1), 0.5,
+                                         training=True)
+    weight = model.head.conv_cls.weight
+    logits = F.conv2d(feat * mask, weight).mean(dim=(2, 3))
+    torch.testing.assert_close(
+        losses['loss_cls'], F.multilabel_soft_margin_loss(logits, labels))
+    view1, view2 = aux.views
+    assert view2 is None
+    torch.testing.assert_close(view1.feats, feat)
+    torch.testing.assert_close(view1.cam, F.conv2d(feat, weight))
+
+
+def test_contrast_view_reuses_given_maps():
+    model = _with_aux().eval()
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        feats = model.extract_feat(images)
+        view = model.contrast_view(images)
+    torch.testing.assert_close(view.feats, feats[-1])
+    torch.testing.assert_close(
+        view.cam, F.conv2d(feats[-1], model.head.conv_cls.weight))
+    cam = torch.zeros(2, NUM_CLASSES, 2, 2)
+    assert model.contrast_view(images, feats, cam).cam is cam
+
+
+def test_add_aux_losses_rejects_a_taken_term_name():
+    data = _batch()
+    model = _with_aux(_RecordingAux('loss_cls'))
+    data = model.data_preprocessor(data, True)
+    with pytest.raises(ValueError, match=r"aux_losses\[0\] \(_RecordingAux\) "
+                       r"returns the term 'loss_cls', already returned by "
+                       'CAMClassifier'):
+        model.loss(data['inputs'], data['data_samples'])
+    model = _with_aux(_RecordingAux('loss_a'), _RecordingAux('loss_b'))
+    losses = {'loss_cls': torch.tensor(1.0)}
+    model.add_aux_losses(losses, data['inputs'], torch.zeros(2, NUM_CLASSES),
+                         (model.contrast_view(data['inputs']), None))
+    assert list(losses) == ['loss_cls', 'loss_a', 'loss_b']
+    model = _with_aux(_RecordingAux('loss_a'), _RecordingAux('loss_a'))
+    with pytest.raises(ValueError, match=r"'loss_a', already returned by "
+                       r'aux_losses\[0\]'):
+        model.loss(data['inputs'], data['data_samples'])
+
+
 def _reference_cams(model, inputs, samples, scales):
     """Per image, scale and flip, one forward at a time."""
     weight = model.head.conv_cls.weight

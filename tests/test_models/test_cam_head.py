@@ -73,3 +73,21 @@ def test_dropout_only_in_training_and_never_on_cams():
     expected = F.conv2d(feats[0].mean(dim=(2, 3), keepdim=True),
                         head.conv_cls.weight).flatten(1)
     torch.testing.assert_close(head(feats), expected)
+
+
+def test_cam_and_logits_one_dropout_draw_maps_undropped():
+    """In training the maps read the undropped feature and the logits its
+    channel-dropped copy, drawn once (as ``forward``)."""
+    head = CAMHead(in_channels=8, num_classes=3, dropout_ratio=0.5).train()
+    feats = (torch.rand(2, 8, 5, 5) + 0.5, )
+    torch.manual_seed(1)
+    cam, logits = head.cam_and_logits(feats)
+    torch.manual_seed(1)
+    torch.testing.assert_close(logits, head(feats))
+    torch.testing.assert_close(cam, F.conv2d(feats[0], head.conv_cls.weight))
+    torch.manual_seed(1)
+    mask = F.dropout2d(torch.ones(2, 8, 1, 1), 0.5, training=True)
+    assert 0 < (mask == 0).sum() < 16
+    torch.testing.assert_close(
+        logits, F.conv2d(feats[0] * mask, head.conv_cls.weight).mean(
+            dim=(2, 3)))

@@ -112,6 +112,32 @@ def test_aeft_losses_match_an_independent_composition():
     assert model.head.fc8.weight.grad.abs().sum() > 0
 
 
+class _RecordingAux(torch.nn.Module):
+    """An auxiliary loss that records the views it is given."""
+
+    def forward(self, model, inputs, labels, views):
+        self.views = views
+        return dict(loss_aux=views[0].cam.sum() * 0)
+
+
+@pytest.mark.parametrize('method', ['AEFT', 'KTSE'])
+def test_auxiliary_losses_get_the_anchor_view(method):
+    """View 1 is the backbone feature the head reads and the head's raw
+    maps of the anchors, from the loss's own pass; view 2 is left to the
+    auxiliary loss."""
+    model = _model(method)
+    aux = _RecordingAux()
+    model.aux_losses.append(aux)
+    images, partners = _batch()
+    losses = model.loss(images, _samples(LABELS), partner_inputs=partners,
+                        partner_data_samples=_samples(PARTNER_LABELS))
+    assert set(losses) == {'loss_cls', 'loss_aux'}
+    view1, view2 = aux.views
+    assert view2 is None
+    torch.testing.assert_close(view1.feats, model.backbone(images)[-1])
+    torch.testing.assert_close(view1.cam, model.head_output(images).cam)
+
+
 def test_ktse_needs_a_paired_dataset():
     model = _model('KTSE')
     model.set_epoch(1)

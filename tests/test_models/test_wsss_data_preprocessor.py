@@ -17,6 +17,8 @@ def _sample(h, w, seed):
         data=torch.randint(0, 4, (1, h, w), generator=gen))
     sample.conf_mask = PixelData(data=torch.ones(1, h, w, dtype=torch.bool))
     sample.valid_mask = PixelData(data=torch.ones(1, h, w, dtype=torch.bool))
+    sample.superpixel = PixelData(
+        data=torch.arange(h * w, dtype=torch.int64).view(1, h, w))
     image = torch.randint(0, 256, (3, h, w), generator=gen,
                           dtype=torch.uint8)
     return image, sample
@@ -46,6 +48,11 @@ def test_normalises_bgr_to_rgb_and_pads_images_and_dense_fields():
     for field in ('conf_mask', 'valid_mask'):
         mask = getattr(samples[1], field).data
         assert mask[..., :9].all() and not mask[..., 9:].any()
+    superpixel = samples[1].superpixel.data
+    assert superpixel.shape == (1, 12, 14)
+    assert torch.equal(superpixel[..., :9],
+                       torch.arange(12 * 9).view(1, 12, 9))
+    assert torch.all(superpixel[..., 9:] == -1)
     # labels and meta information pass through untouched
     assert torch.equal(samples[0].gt_label, torch.tensor([1., 0., 1.]))
     assert samples[0].img_shape == (10, 14)

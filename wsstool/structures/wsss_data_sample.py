@@ -11,6 +11,8 @@ class WSSSDataSample(BaseDataElement):
         gt_sem_seg (PixelData): ``data`` (1, H, W) int64 class ids, 255 ignore.
         conf_mask (PixelData): ``data`` (1, H, W) bool, True = confident.
         valid_mask (PixelData): ``data`` (1, H, W) bool, False on padding.
+        superpixel (PixelData): ``data`` (1, H, W) int64 superpixel ids
+            (SSC; padding is marked by ``valid_mask``).
         pred_cam (BaseDataElement): ``cam`` (K, H, W) float CAMs at the
             original image resolution for the classes ``class_ids`` (K,) int64
             (foreground indices, 0 = first foreground class).
@@ -42,6 +44,7 @@ class WSSSDataSample(BaseDataElement):
     gt_sem_seg = _field('gt_sem_seg', PixelData)
     conf_mask = _field('conf_mask', PixelData)
     valid_mask = _field('valid_mask', PixelData)
+    superpixel = _field('superpixel', PixelData)
     pred_cam = _field('pred_cam', BaseDataElement)
     pred_sem_seg = _field('pred_sem_seg', PixelData)
     pred_scores = _field('pred_scores', BaseDataElement)

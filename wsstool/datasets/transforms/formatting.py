@@ -18,9 +18,10 @@ class PackWSSSInputs(BaseTransform):
     as a (3, H, W) tensor; ``data_samples`` is a :class:`WSSSDataSample` with
     (where present in the results) ``gt_label`` float32 (C,),
     ``gt_sem_seg`` int64 (1, H, W), ``conf_mask`` and ``valid_mask`` bool
-    (1, H, W), ``pred_cam`` (``cam`` float32 (K, H, W), ``class_ids`` int64
-    (K,)) from :class:`LoadCAMFromFile`, and the ``meta_keys`` found in the
-    results as metainfo.
+    (1, H, W), ``superpixel`` int64 (1, H, W) superpixel ids from
+    :class:`ComputeSuperpixels`, ``pred_cam`` (``cam`` float32 (K, H, W),
+    ``class_ids`` int64 (K,)) from :class:`LoadCAMFromFile`, and the
+    ``meta_keys`` found in the results as metainfo.
 
     Args:
         meta_keys (Sequence[str]): Keys copied into the metainfo.
@@ -44,6 +45,9 @@ class PackWSSSInputs(BaseTransform):
                 results['gt_label'], dtype=torch.float32)
         if 'gt_seg_map' in results:
             sample.gt_sem_seg = self._pixel_data(results['gt_seg_map'],
+                                                 torch.int64)
+        if 'superpixel' in results:
+            sample.superpixel = self._pixel_data(results['superpixel'],
                                                  torch.int64)
         if 'cam' in results:
             sample.pred_cam = BaseDataElement(

@@ -2,6 +2,7 @@
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+from mmengine.model import ModuleList
 from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
@@ -10,6 +11,7 @@ from wsstool.structures import WSSSDataSample
 from ..utils import (CAM_NORMS, CAM_RELU_MODES, RESIZE_MODES,
                      cam_to_original, multi_scale_flip_cams, normalize_cam)
 from ..utils.cfg_defaults import is_number, merge_cfg_defaults
+from ..utils.contrast_view import ContrastView
 from ..utils.unprefixed_keys import register_key_mapping_hook
 from ..wsss_model import WSSSModel
 
@@ -90,17 +92,32 @@ class CAMClassifier(WSSSModel):
     > 0.5); ``'pred'`` keeps classes whose sigmoid score (of the logits
     averaged over all passes) exceeds ``score_thr``, for unlabelled images.
 
+    Auxiliary losses (``aux_losses``, e.g. ``PixelPrototypeContrast``) add
+    terms to the method's own: each is a module called as
+    ``aux(model, inputs, labels, views)`` that returns named losses and may
+    own parameters (they are initialised and trained with the model).
+    ``views`` is a pair (view 1 of ``inputs``, view 2 of a second, smaller
+    view of the batch) of :class:`ContrastView`; a ``None`` entry is computed
+    by the loss with :meth:`contrast_view`. Every method's ``loss`` passes
+    the views it already has to :meth:`add_aux_losses` (the CAM baseline,
+    AEFT, KTSE and SSC view 1 from their own forward pass, SEAM both of its
+    views), so the same config line attaches the loss to any of them. A
+    term whose name is already taken, by the method or by another auxiliary
+    loss, is an error.
+
     Checkpoints of the reference implementations, whose keys carry no
     ``backbone.``/``head.`` prefix (e.g. KTSE's ``039net_main.pth``), load
     directly: their keys are mapped to this model's names on loading.
 
     Args:
         backbone (dict): Backbone config, returns a tuple of feature maps.
-        head (dict): :class:`CAMHead`-like config with ``forward``, ``cam``
-            and ``loss``.
+        head (dict): :class:`CAMHead`-like config with ``forward``,
+            ``cam_and_logits``, ``loss_cls`` and ``in_index``.
         data_preprocessor (dict or nn.Module, optional): Defaults to
             ``WSSSDataPreprocessor()``.
         train_cfg (dict, optional): Training options of subclasses.
+        aux_losses (list[dict], optional): Configs of auxiliary losses
+            (see above). Defaults to none.
         test_cfg (dict, optional): ``scales``, ``flip``, ``norm``,
             ``classes``, ``score_thr``, ``upsample_stride``, ``cam_relu``,
             ``resize_mode`` (defaults ``(1.0,)``, False, ``'max'``,
@@ -114,6 +131,7 @@ class CAMClassifier(WSSSModel):
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
+                 aux_losses: Optional[Sequence[dict]] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -121,6 +139,13 @@ class CAMClassifier(WSSSModel):
         self.head = MODELS.build(head)
         self.train_cfg = train_cfg
         self.test_cfg = _parse_test_cfg(test_cfg)
+        if aux_losses is not None and not isinstance(aux_losses,
+                                                     (list, tuple)):
+            raise ValueError(f'{type(self).__name__} aux_losses must be a '
+                             f'list of loss configs, got {aux_losses!r}.')
+        # mmengine's ModuleList: init_weights reaches the losses' init_cfg
+        self.aux_losses = ModuleList(
+            MODELS.build(cfg) for cfg in aux_losses or ())
         register_key_mapping_hook(self)
 
     def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, ...]:
@@ -134,10 +159,69 @@ class CAMClassifier(WSSSModel):
 
     def loss(self, inputs: Tensor,
              data_samples: List[WSSSDataSample]) -> Dict[str, Tensor]:
-        """Classification losses for (B, 3, H, W) images and their
-        ``gt_label`` (C,) each."""
-        return self.head.loss(
-            self.extract_feat(inputs), self._stack_labels(data_samples))
+        """Classification (and auxiliary) losses for (B, 3, H, W) images
+        and their ``gt_label`` (C,) each."""
+        labels = self._stack_labels(data_samples)
+        feats = self.extract_feat(inputs)
+        cam, logits = self.head.cam_and_logits(feats)
+        losses = dict(loss_cls=self.head.loss_cls(logits, labels))
+        self.add_aux_losses(losses, inputs, labels,
+                            (self.contrast_view(inputs, feats, cam), None))
+        return losses
+
+    def contrast_view(self,
+                      images: Tensor,
+                      feats: Optional[Sequence[Tensor]] = None,
+                      cam: Optional[Tensor] = None) -> ContrastView:
+        """The view of (B, 3, H, W) images that auxiliary losses read.
+
+        Args:
+            images (Tensor): (B, 3, H, W) images.
+            feats (Sequence[Tensor], optional): Their backbone outputs,
+                when already computed.
+            cam (Tensor, optional): (B, C, h, w) raw class maps of the head
+                for ``feats``, when already computed (not recomputed).
+
+        Returns:
+            ContrastView: The head's input feature at ``in_index``, before
+            the head's channel dropout (the one the CAMs are computed from),
+            and the raw class maps.
+        """
+        if feats is None:
+            feats = self.extract_feat(images)
+        if cam is None:
+            cam = self.head.cam_and_logits(feats)[0]
+        return ContrastView(feats[self.head.in_index], cam)
+
+    def add_aux_losses(
+        self, losses: Dict[str, Tensor], inputs: Tensor, labels: Tensor,
+        views: Tuple[Optional[ContrastView], Optional[ContrastView]]
+    ) -> None:
+        """Add the terms of every auxiliary loss to ``losses`` (in place).
+
+        Args:
+            losses (dict[str, Tensor]): The method's own terms.
+            inputs (Tensor): (B, 3, H, W) images of view 1.
+            labels (Tensor): (B, C) multi-hot image labels.
+            views (tuple): (view 1, view 2), :class:`ContrastView` or None
+                where the method has not computed it.
+
+        Raises:
+            ValueError: If a term's name is already in ``losses``, naming
+                the term and who returned it first.
+        """
+        owners = dict.fromkeys(losses, type(self).__name__)
+        for index, aux in enumerate(self.aux_losses):
+            owner = f'aux_losses[{index}] ({type(aux).__name__})'
+            terms = aux(self, inputs, labels, views)
+            for name in terms:
+                if name in owners:
+                    raise ValueError(
+                        f'{type(self).__name__}: {owner} returns the term '
+                        f'{name!r}, already returned by {owners[name]}; give '
+                        'the auxiliary loss a distinct loss_name.')
+                owners[name] = owner
+            losses.update(terms)
 
     @staticmethod
     def _stack_labels(data_samples: Optional[List[WSSSDataSample]]) -> Tensor:

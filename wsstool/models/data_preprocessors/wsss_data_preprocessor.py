@@ -18,8 +18,9 @@ class WSSSDataPreprocessor(ImgDataPreprocessor):
     largest size in the batch (rounded up to ``pad_size_divisor``) with
     ``pad_value`` (0 after normalisation, i.e. the mean colour). In training
     it also pads the dense fields of the data samples to the same size:
-    ``gt_sem_seg`` with ``seg_pad_val`` and the ``conf_mask``/``valid_mask``
-    booleans with False. At test time the dense fields keep each image's own
+    ``gt_sem_seg`` with ``seg_pad_val``, the ``conf_mask``/``valid_mask``
+    booleans with False and SSC's ``superpixel`` ids with -1 (no
+    superpixel). At test time the dense fields keep each image's own
     size, since predictions are mapped back to the original resolution and
     evaluated against them there.
 
@@ -56,7 +57,10 @@ class WSSSDataPreprocessor(ImgDataPreprocessor):
             bgr_to_rgb=bgr_to_rgb,
             non_blocking=non_blocking)
         self.seg_pad_values = dict(
-            gt_sem_seg=seg_pad_val, conf_mask=False, valid_mask=False)
+            gt_sem_seg=seg_pad_val,
+            conf_mask=False,
+            valid_mask=False,
+            superpixel=-1)
 
     def forward(self, data: dict, training: bool = False) -> dict:
         """Normalise and pad a batch (and its partner batch, if any).

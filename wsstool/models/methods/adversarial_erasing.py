@@ -1,5 +1,5 @@
 """Shared machinery of the adversarial-erasing CAM methods (AEFT, KTSE)."""
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -10,6 +10,7 @@ from ..classifiers import CAMClassifier
 from ..erasers.base import ErasingInputs
 from ..heads.gpp_cam_head import CAMHeadOutput
 from ..utils import normalize_cam
+from ..utils.contrast_view import ContrastView
 
 
 def upsample_to(maps: Tensor, size) -> Tensor:
@@ -53,7 +54,7 @@ class AdversarialErasingClassifier(CAMClassifier):
         erase_start_epoch (int): First (0-based) epoch with erasing losses;
             before it only the classification loss is trained (AEFT 18,
             KTSE 10).
-        data_preprocessor, train_cfg, test_cfg, init_cfg: As
+        data_preprocessor, train_cfg, test_cfg, aux_losses, init_cfg: As
             :class:`CAMClassifier`.
     """
 
@@ -65,6 +66,7 @@ class AdversarialErasingClassifier(CAMClassifier):
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
+                 aux_losses: Optional[Sequence[dict]] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
             backbone=backbone,
@@ -72,6 +74,7 @@ class AdversarialErasingClassifier(CAMClassifier):
             data_preprocessor=data_preprocessor,
             train_cfg=train_cfg,
             test_cfg=test_cfg,
+            aux_losses=aux_losses,
             init_cfg=init_cfg)
         if not (isinstance(erase_start_epoch, int) and erase_start_epoch >= 0):
             raise ValueError(f'{type(self).__name__} erase_start_epoch='
@@ -104,6 +107,14 @@ class AdversarialErasingClassifier(CAMClassifier):
     def head_output(self, images: Tensor) -> CAMHeadOutput:
         """Head output for (B, 3, H, W) images."""
         return self.head(self.extract_feat(images))
+
+    def anchor_output(self,
+                      images: Tensor) -> Tuple[CAMHeadOutput, ContrastView]:
+        """Head output for (B, 3, H, W) images and their contrast view for
+        auxiliary losses (:meth:`contrast_view`, from the same pass)."""
+        feats = self.extract_feat(images)
+        out = self.head(feats)
+        return out, self.contrast_view(images, feats, out.cam)
 
     def erasing_inputs(self, images: Tensor, cam: Tensor,
                        labels: Tensor) -> ErasingInputs:

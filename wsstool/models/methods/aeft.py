@@ -36,8 +36,8 @@ class AEFT(AdversarialErasingClassifier):
         loss_attraction (dict): ``GAPAlignmentLoss`` config.
         loss_repulsion (dict): ``TripletRepulsionLoss`` config.
         cls_loss_first_n (int, optional): See above.
-        data_preprocessor, train_cfg, test_cfg, init_cfg: As
-            :class:`CAMClassifier`.
+        **kwargs: ``data_preprocessor``, ``train_cfg``, ``test_cfg``,
+            ``aux_losses``, ``init_cfg`` of :class:`CAMClassifier`.
     """
 
     def __init__(self,
@@ -75,10 +75,11 @@ class AEFT(AdversarialErasingClassifier):
         """Named loss terms for (B, 3, H, W) images (a partner batch, if
         any, is not used)."""
         labels = self._stack_labels(data_samples)
-        out = self.head_output(inputs)
+        out, view = self.anchor_output(inputs)
         first = slice(None, self.cls_loss_first_n)
         losses = dict(
             loss_cls=self.head.loss_cls(out.logits[first], labels[first]))
+        self.add_aux_losses(losses, inputs, labels, (view, None))
         if not self.erasing_active:
             return losses
         erased = self.eraser(self.erasing_inputs(inputs, out.cam, labels))

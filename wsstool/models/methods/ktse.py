@@ -72,8 +72,8 @@ class KTSE(AdversarialErasingClassifier):
         transfer_alignment (str): ``'feature_raw'`` (KTSE: raw CAMs on the
             feature grid) or ``'image_rectified'`` (KTSE+ reading: rectified
             CAMs upsampled to the composed image).
-        data_preprocessor, train_cfg, test_cfg, init_cfg: As
-            :class:`CAMClassifier`.
+        **kwargs: ``data_preprocessor``, ``train_cfg``, ``test_cfg``,
+            ``aux_losses``, ``init_cfg`` of :class:`CAMClassifier`.
     """
 
     def __init__(self,
@@ -154,8 +154,9 @@ class KTSE(AdversarialErasingClassifier):
         """Named loss terms for (B, 3, H, W) anchors and their partners."""
         labels = self._stack_labels(data_samples)
         partner_labels = self.stack_partner_labels(partner_data_samples)
-        out = self.head_output(inputs)
+        out, view = self.anchor_output(inputs)
         losses = dict(loss_cls=self.head.loss_cls(out.logits, labels))
+        self.add_aux_losses(losses, inputs, labels, (view, None))
         if not self.erasing_active:
             return losses
         # only the first pairs are composed: the other partners are unused

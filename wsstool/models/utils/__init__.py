@@ -1,6 +1,6 @@
 from .cam_ops import (CAM_NORMS, CAM_RELU_MODES, RESIZE_MODES,
                       cam_to_original, multi_scale_flip_cams, normalize_cam,
-                      rescale_images, scaled_size)
+                      rescale_images, scaled_size, top_class_map)
 from .batch_photometric import BatchPhotometricAug
 from .beco_keys import is_beco_checkpoint, map_beco_network_keys
 from .cfg_defaults import merge_cfg_defaults
@@ -18,6 +18,8 @@ from .path_index import (PathIndex, affinity_pair_labels, boundary_affinities,
                          search_directions, subsample_label)
 from .pseudo_label import scores_to_label
 from .online_pseudo_label import par_pseudo_labels
+from .views import check_view_options, resize_corners, second_view_size
+from .superpixel_ops import downsample_ids, stack_superpixels, superpixel_mean
 from .state_dict import check_state_dict_shapes, read_pretrained_state_dict
 from .unprefixed_keys import (map_unprefixed_keys, register_key_mapping_hook,
                               strip_data_parallel_prefix)
@@ -35,5 +37,8 @@ __all__ = [
     'affinity_pair_labels', 'boundary_affinities', 'destination_inside',
     'feature_affinities', 'search_directions', 'subsample_label',
     'scores_to_label', 'merge_cfg_defaults', 'read_pretrained_state_dict',
-    'register_key_mapping_hook', 'strip_data_parallel_prefix'
+    'register_key_mapping_hook', 'strip_data_parallel_prefix',
+    'downsample_ids', 'stack_superpixels', 'superpixel_mean',
+    'check_view_options', 'resize_corners', 'second_view_size',
+    'top_class_map'
 ]

@@ -1,4 +1,5 @@
-"""CAM normalisations and multi-scale + flip CAM aggregation.
+"""CAM normalisations, multi-scale + flip CAM aggregation and the
+top-class map of SEAM.
 
 The three normalisations are not interchangeable: a seed mIoU is only
 comparable under the normalisation its authors used.
@@ -56,6 +57,21 @@ def normalize_cam(cam: Tensor, norm: str) -> Tensor:
         return (cam - low - EPS) / (high - low + EPS)
     raise ValueError(f'Unknown CAM normalisation {norm!r}; expected one of '
                      f'{CAM_NORMS}.')
+
+
+def top_class_map(fg: Tensor) -> Tensor:
+    """Background ``1 - max`` of the foreground maps, and at each pixel only
+    the largest foreground channel (the others set to 0; ties keep every
+    tied channel): SEAM's PCM seed and L_ecr target.
+
+    Args:
+        fg (Tensor): (B, C, h, w) foreground maps.
+
+    Returns:
+        Tensor: (B, 1 + C, h, w), background at channel 0.
+    """
+    fg_max = fg.amax(dim=1, keepdim=True)
+    return torch.cat([1 - fg_max, fg.masked_fill(fg < fg_max, 0)], dim=1)
 
 
 def scaled_size(size: Sequence[int], scale: float) -> Tuple[int, int]:
