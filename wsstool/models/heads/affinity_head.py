@@ -10,6 +10,15 @@ from torch import Tensor, nn
 from wsstool.registry import MODELS
 
 _PROJECTION_NAMES = ('f8_3', 'f8_4', 'f8_5')
+# PSA's init of the 1x1 embedding convs of AffinityNet and SEAM's PCM:
+# Kaiming normal (fan-in, gain sqrt(2)) for f8_*, Xavier uniform, gain 4, f9
+PSA_EMBEDDING_INIT_CFG = dict(
+    type='Kaiming',
+    layer='Conv2d',
+    mode='fan_in',
+    nonlinearity='relu',
+    distribution='normal',
+    override=dict(name='f9', type='Xavier', gain=4, distribution='uniform'))
 
 
 @MODELS.register_module()
@@ -41,17 +50,9 @@ class AffinityHead(BaseModule):
     def __init__(self,
                  in_channels: Sequence[int] = (512, 1024, 4096),
                  channels: Sequence[int] = (64, 128, 256),
-                 init_cfg: Optional[Union[dict, List[dict]]] = dict(
-                     type='Kaiming',
-                     layer='Conv2d',
-                     mode='fan_in',
-                     nonlinearity='relu',
-                     distribution='normal',
-                     override=dict(
-                         name='f9',
-                         type='Xavier',
-                         gain=4,
-                         distribution='uniform'))) -> None:
+                 init_cfg: Optional[Union[dict, List[dict]]] = (
+                     PSA_EMBEDDING_INIT_CFG)
+                 ) -> None:
         super().__init__(init_cfg=init_cfg)
         for name, value in (('in_channels', in_channels),
                             ('channels', channels)):

@@ -8,6 +8,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from wsstool.registry import MODELS
+from .affinity_head import PSA_EMBEDDING_INIT_CFG
 from ..utils.cam_ops import top_class_map
 from ..utils.views import resize_corners
 
@@ -95,17 +96,9 @@ class PixelCorrelationModule(BaseModule):
                  image_channels: int = 3,
                  in_index: Sequence[int] = (0, 1),
                  detach_feats: bool = True,
-                 init_cfg: Optional[Union[dict, List[dict]]] = dict(
-                     type='Kaiming',
-                     layer='Conv2d',
-                     mode='fan_in',
-                     nonlinearity='relu',
-                     distribution='normal',
-                     override=dict(
-                         name='f9',
-                         type='Xavier',
-                         gain=4,
-                         distribution='uniform'))) -> None:
+                 init_cfg: Optional[Union[dict, List[dict]]] = (
+                     PSA_EMBEDDING_INIT_CFG)
+                 ) -> None:
         super().__init__(init_cfg=init_cfg)
         for name, value in (('in_channels', in_channels),
                             ('mid_channels', mid_channels),

@@ -11,7 +11,8 @@ from wsstool.structures import WSSSDataSample
 from ..classifiers import CAMClassifier
 from ..utils import normalize_cam
 from ..utils.contrast_view import ContrastView
-from ..utils.unprefixed_keys import register_key_mapping_hook
+from ..utils.unprefixed_keys import (register_key_mapping_hook,
+                                     rename_prefixed_keys)
 from ..utils.views import (check_view_options, resize_corners,
                            second_view_size)
 
@@ -56,27 +57,13 @@ def map_reference_keys(state_dict: Mapping[str, Tensor],
     A key of a reference module (``fc8``, ``f8_3``, ``f8_4``, ``f9``,
     ``fc_proj``) that is not a model key becomes its wsstool name when the
     model has that key (``fc_proj`` only when a ``PixelPrototypeContrast``
-    is ``aux_losses[0]``); every other key is kept.
+    is ``aux_losses[0]``); every other key is kept
+    (:func:`rename_prefixed_keys`).
 
     Raises:
         ValueError: If two keys map to the same model key.
     """
-    model_keys = set(model_keys)
-    mapped = OrderedDict()
-    for key, value in state_dict.items():
-        target = key
-        if key not in model_keys:
-            for reference, ours in REFERENCE_MODULES:
-                renamed = ours + key[len(reference):]
-                if key.startswith(reference) and renamed in model_keys:
-                    target = renamed
-                    break
-        if target in mapped:
-            raise ValueError(
-                f'Checkpoint keys map twice to {target!r} (the second is '
-                f'{key!r}); expected each tensor to have one model key.')
-        mapped[target] = value
-    return mapped
+    return rename_prefixed_keys(state_dict, model_keys, REFERENCE_MODULES)
 
 
 @MODELS.register_module()

@@ -1,7 +1,8 @@
 """Rename the keys of a checkpoint saved without wsstool's module prefixes."""
 from collections import OrderedDict
 from functools import partial
-from typing import Callable, Collection, Dict, Mapping, Optional, Sequence
+from typing import (Callable, Collection, Dict, Mapping, Optional, Sequence,
+                    Tuple)
 
 from torch import Tensor, nn
 
@@ -20,6 +21,46 @@ def strip_data_parallel_prefix(
     return OrderedDict(state_dict)
 
 
+def rename_prefixed_keys(
+    state_dict: Mapping[str, Tensor], model_keys: Collection[str],
+    renames: Sequence[Tuple[str, str]]) -> 'OrderedDict[str, Tensor]':
+    """Give checkpoint keys that are not model keys the model's names.
+
+    Each key that is not in ``model_keys`` becomes, for the first
+    ``(old, new)`` of ``renames`` whose ``old`` prefix it starts with and
+    whose renamed key ``new + key[len(old):]`` is a model key, that renamed
+    key (``old=''`` adds a prefix); other keys are kept, so loading reports
+    them.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): Checkpoint tensors.
+        model_keys (Collection[str]): Keys of ``model.state_dict()``.
+        renames (Sequence[tuple[str, str]]): ``(old prefix, new prefix)``
+            pairs, tried in order.
+
+    Returns:
+        OrderedDict[str, Tensor]: The same tensors in the same order under
+        the mapped keys.
+
+    Raises:
+        ValueError: If two keys map to the same model key.
+    """
+    model_keys = set(model_keys)
+    mapped = OrderedDict()
+    for key, value in state_dict.items():
+        target = key
+        if key not in model_keys:
+            target = next((new + key[len(old):] for old, new in renames
+                           if key.startswith(old)
+                           and new + key[len(old):] in model_keys), key)
+        if target in mapped:
+            raise ValueError(
+                f'Checkpoint keys map twice to {target!r} (the second is '
+                f'{key!r}); expected each tensor to have one model key.')
+        mapped[target] = value
+    return mapped
+
+
 def map_unprefixed_keys(
     state_dict: Mapping[str, Tensor],
     model_keys: Collection[str],
@@ -33,8 +74,8 @@ def map_unprefixed_keys(
     prefix on every key (``DataParallel``) is removed. Then, unless the
     checkpoint is already in the model's layout (some key is a model key
     that starts with one of ``prefixes``), each key that is not a model key
-    becomes the first ``prefix + key`` that is; other keys are kept, so
-    loading reports them.
+    becomes the first ``prefix + key`` that is
+    (:func:`rename_prefixed_keys`).
 
     Args:
         state_dict (Mapping[str, Tensor]): Checkpoint tensors.
@@ -53,18 +94,8 @@ def map_unprefixed_keys(
     if any(key in model_keys and key.startswith(tuple(prefixes))
            for key in state_dict):
         return state_dict
-    mapped = OrderedDict()
-    for key, value in state_dict.items():
-        target = key
-        if key not in model_keys:
-            target = next((prefix + key for prefix in prefixes
-                           if prefix + key in model_keys), key)
-        if target in mapped:
-            raise ValueError(
-                f'Checkpoint keys map twice to {target!r} (the second is '
-                f'{key!r}); expected each tensor to have one model key.')
-        mapped[target] = value
-    return mapped
+    return rename_prefixed_keys(state_dict, model_keys,
+                                [('', prefix) for prefix in prefixes])
 
 
 def _map_keys_in_place(map_keys: Optional[KeyMapping], module: nn.Module,
