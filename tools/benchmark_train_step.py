@@ -70,6 +70,24 @@ def add_random_label_maps(samples: List[WSSSDataSample], num_classes: int,
             data=torch.rand(size, generator=generator) < 0.7)
 
 
+def add_block_superpixels(samples: List[WSSSDataSample],
+                          block: int = 8) -> None:
+    """Give every sample (1, H, W) superpixel ids of ``block`` x ``block``
+    squares, as SSC trains on."""
+    for sample in samples:
+        h, w = sample.img_shape
+        rows = torch.arange(h)[:, None] // block
+        cols = torch.arange(w)[None] // block
+        sample.superpixel = PixelData(
+            data=(rows * -(-w // block) + cols)[None])
+
+
+def uses_superpixels(cfg: Config) -> bool:
+    """Whether the training pipeline computes superpixels (SSC)."""
+    pipeline = cfg.train_dataloader.dataset.get('pipeline', [])
+    return any(t.get('type') == 'ComputeSuperpixels' for t in pipeline)
+
+
 def step_seconds(config: str, args: argparse.Namespace) -> float:
     """Median seconds of a training step of ``config``'s model."""
     cfg = Config.fromfile(config)
@@ -89,6 +107,8 @@ def step_seconds(config: str, args: argparse.Namespace) -> float:
                              generator)
     if is_segmentor:
         add_random_label_maps(samples, num_classes, generator)
+    if uses_superpixels(cfg):
+        add_block_superpixels(samples)
     data = dict(
         inputs=torch.randn(shape, generator=generator).to(device),
         data_samples=samples)
