@@ -16,8 +16,10 @@ $(STAMP): setup.py requirements/runtime.txt requirements/optional.txt requiremen
 	$(VPY) -m pip install --no-deps -e .
 	touch $(STAMP)
 
+# the KTSE -> IRN -> BECO pipeline on the built-in SynthVOC (generated on the
+# first run); a rerun reuses the finished stages
 demo: install
-	$(VPY) tools/demo.py
+	$(VPY) tools/run_pipeline.py configs/pipelines/ktse_irn_beco_synthvoc.py
 
 test: install
 	$(VPY) -m pytest tests -q

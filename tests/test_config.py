@@ -10,10 +10,15 @@ from mmengine.dataset import Compose
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
+from wsstool.apis.pipeline import ConfigStage, build_stages
 from wsstool.registry import METRICS, MODELS, REFINERS
 
 CONFIG_NAME = re.compile(r'_\d+xb\d+-')
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# pipeline configs and benchmark sets name model configs; they are not ones
+NOT_MODEL_CONFIGS = ('pipelines', 'benchmarks')
+PIPELINES = sorted(
+    glob.glob(osp.join(REPO, 'configs', 'pipelines', '*.py')))
 CONFIGS = sorted(
     path for folder in ('configs', 'projects')
     for path in glob.glob(osp.join(REPO, folder, '**', '*.py'),
@@ -26,8 +31,23 @@ def test_configs_exist_and_follow_the_naming_convention():
     assert CONFIGS
     in_configs = glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
                            recursive=True)
-    assert sorted(p for p in in_configs if '_base_' not in p) == sorted(
+    model_configs = [
+        p for p in in_configs if '_base_' not in p and osp.relpath(
+            p, osp.join(REPO, 'configs')).split(osp.sep)[0] not in
+        NOT_MODEL_CONFIGS
+    ]
+    assert sorted(model_configs) == sorted(
         p for p in CONFIGS if p.startswith(osp.join(REPO, 'configs')))
+
+
+@pytest.mark.parametrize('path', PIPELINES,
+                         ids=[osp.relpath(p, REPO) for p in PIPELINES])
+def test_pipeline_config_builds(path):
+    """Stages build, read only earlier stages, and name existing configs."""
+    stages = build_stages(Config.fromfile(path))
+    for stage in stages:
+        if isinstance(stage, ConfigStage) and '{' not in stage.config:
+            assert osp.isfile(osp.join(REPO, stage.config)), stage.config
 
 
 @pytest.mark.parametrize('path', CONFIGS,

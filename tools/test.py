@@ -8,14 +8,19 @@
 ``--tta`` and ``--crf`` merge the config's ``tta_test_cfg`` and
 ``crf_test_cfg`` into ``model.test_cfg``; ``--pred-dir`` writes the
 predictions with :class:`SegPredictionWriterHook`; ``--format-only`` only
-writes them (a split without ground truth, e.g. VOC test).
+writes them (a split without ground truth, e.g. VOC test). ``--out`` also
+receives the metrics as ``metrics.json``.
 """
 import argparse
+import json
+import os.path as osp
 
 from mmengine.config import Config
+from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 from wsstool.apis import load_model_weights
+from wsstool.fileio import atomic_write
 from wsstool.utils import (cpu_ddp_wrapper_cfg, destroy_process_group,
                            init_cpu_process_group, setup_checkpoint_io)
 from wsstool.utils.cli import (add_runtime_args, load_config,
@@ -30,7 +35,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', help='directory for the logs')
     parser.add_argument(
         '--out', help='directory where the evaluator writes its outputs '
-        '(confusion matrices, threshold curve)')
+        '(metrics.json, confusion matrices, threshold curve)')
     parser.add_argument(
         '--tta', action='store_true',
         help="test-time augmentation: merge the config's tta_test_cfg "
@@ -131,7 +136,10 @@ def main() -> None:
     init_cpu_process_group(args.launcher)
     runner = Runner.from_cfg(cfg)
     load_model_weights(runner.model, args.checkpoint)
-    runner.test()
+    metrics = runner.test()
+    if args.out is not None and not args.format_only and is_main_process():
+        with atomic_write(osp.join(args.out, 'metrics.json'), 'w') as f:
+            json.dump(metrics, f, indent=2, default=float)
     destroy_process_group()
 
 

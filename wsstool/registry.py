@@ -129,3 +129,5 @@ ERASERS = Registry('eraser', scope='wsstool',
                    locations=['wsstool.models'])
 REFINERS = Registry('refiner', scope='wsstool',
                     locations=['wsstool.models'])
+PIPELINE_STAGES = Registry('pipeline stage', scope='wsstool',
+                           locations=['wsstool.apis.pipeline'])

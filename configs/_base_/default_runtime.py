@@ -4,7 +4,12 @@ env_cfg = dict(
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     dist_cfg=dict(backend='nccl'),
 )
-vis_backends = [dict(type='LocalVisBackend')]
+# Scalars, the config and images go to <work_dir>/<timestamp>/vis_data/:
+# scalars.json always, TensorBoard event files when tensorboard is installed.
+vis_backends = [
+    dict(type='LocalVisBackend'),
+    dict(type='OptionalTensorboardVisBackend')
+]
 visualizer = dict(
     type='Visualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(by_epoch=True)

@@ -1,7 +1,9 @@
+import importlib
 import os
 
 import pytest
 
+import wsstool.fileio.atomic as atomic
 from wsstool.fileio import atomic_write
 
 
@@ -47,3 +49,15 @@ def test_atomic_backend_keeps_old_checkpoint_when_rename_fails(
         backend.put(b'third', str(path))
     assert path.read_bytes() == b'second'
     assert os.listdir(tmp_path) == ['epoch_1.pth']
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        importlib.reload(atomic)  # the module reads the umask once
+        with atomic.atomic_write(str(tmp_path / 'a.txt'), 'w') as f:
+            f.write('x')
+    finally:
+        os.umask(umask)
+        importlib.reload(atomic)
+    assert (tmp_path / 'a.txt').stat().st_mode & 0o777 == 0o644
