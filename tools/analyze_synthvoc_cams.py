@@ -34,9 +34,9 @@ import numpy as np
 
 from wsstool.datasets.label_io import read_list_file
 from wsstool.datasets.synthvoc import META_FILE
-from wsstool.fileio import atomic_write, load_cam, load_label_png
+from wsstool.fileio import (atomic_write, find_cam_file, load_cam,
+                            load_label_png)
 
-CAM_SUFFIXES = ('.npz', '.npy')
 # background groups: images on a context scene / on another scene
 GROUPS = ('cooccurrence', 'generic')
 METRICS = ('part_coverage', 'body_coverage', 'cooccurrence_leakage',
@@ -294,27 +294,25 @@ def labelled_cams(path: str, class_ids: np.ndarray) -> np.ndarray:
     return cams[[rows[int(c)] for c in class_ids]]
 
 
-def existing_file(candidates: Sequence[str], what: str) -> str:
-    """The first existing path of ``candidates``."""
-    for path in candidates:
-        if osp.isfile(path):
-            return path
-    raise FileNotFoundError(f'{what} not found: looked for '
-                            f'{" or ".join(candidates)}')
+def existing_file(path: str, what: str) -> str:
+    """``path``, which must exist."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} not found: looked for {path}')
+    return path
 
 
 def image_counts(cams_dir: str, data_root: str, img_id: str,
                  class_ids: np.ndarray, threshold: float) -> ImageCounts:
     """Read one image's CAMs, ground truth and part map and count them."""
-    cam_path = existing_file(
-        [osp.join(cams_dir, img_id + suffix) for suffix in CAM_SUFFIXES],
-        f'CAM file of image {img_id}')
+    cam_path = find_cam_file(cams_dir, img_id)
     gt = load_label_png(
-        existing_file([osp.join(data_root, 'SegmentationClass',
-                                f'{img_id}.png')], 'ground truth'))
+        existing_file(
+            osp.join(data_root, 'SegmentationClass', f'{img_id}.png'),
+            'ground truth'))
     part = load_label_png(
-        existing_file([osp.join(data_root, 'SegmentationPart',
-                                f'{img_id}.png')], 'part map'))
+        existing_file(
+            osp.join(data_root, 'SegmentationPart', f'{img_id}.png'),
+            'part map'))
     cam_maps = labelled_cams(cam_path, class_ids)
     if cam_maps.shape[1:] != gt.shape:
         raise ValueError(f'{cam_path} holds CAMs of size {cam_maps.shape[1:]}'

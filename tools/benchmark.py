@@ -11,7 +11,9 @@ repeated, so the same command resumes an interrupted benchmark. The work
 dir (default ``work_dirs/benchmarks/<set file stem>``) then holds
 ``benchmark.json`` (per-seed metrics, mean, sample std, n),
 ``benchmark.md`` (the table printed at the end), ``miou_bars.png`` and
-``cam_curves.png``. See docs/benchmarking.md.
+``cam_curves.png``, which summarise every finished run of the set in the
+work dir, also those that --only or --seeds left out of this command. See
+docs/benchmarking.md.
 """
 import argparse
 import os.path as osp
@@ -32,7 +34,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--work-dir',
         help='output folder (default work_dirs/benchmarks/<set file stem>)')
     parser.add_argument('--only', nargs='+', metavar='NAME',
-                        help='run and report only these entries (by name)')
+                        help='run only these entries (by name); the outputs '
+                        'still summarise every finished run')
     parser.add_argument(
         '--nproc', type=int, default=1,
         help='processes per run, passed to the pipeline (default 1)')

@@ -29,11 +29,9 @@ from wsstool.datasets.transforms.loading import read_conf_mask
 from wsstool.evaluation import (NAN_POLICIES, CAMIoUMetric,
                                 ConfidenceMaskMetric, SegIoUMetric)
 from wsstool.models.utils import CAM_NORMS
-from wsstool.fileio import (CAM_FORMATS, atomic_write, load_cam,
-                            load_label_png)
+from wsstool.fileio import (CAM_FORMATS, atomic_write, find_cam_file,
+                            load_cam, load_label_png)
 from wsstool.registry import DATASETS
-
-CAM_SUFFIXES = ('.npz', '.npy')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -93,16 +91,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def find_file(folder: str, img_id: str, suffixes: Sequence[str],
-              what: str) -> str:
-    """Path of ``<folder>/<img_id><suffix>`` for the first suffix found."""
-    candidates = [osp.join(folder, img_id + suffix) for suffix in suffixes]
-    for path in candidates:
-        if osp.isfile(path):
-            return path
-    raise FileNotFoundError(
-        f'{what} of image {img_id} not found: looked for '
-        f'{" or ".join(candidates)}')
+def find_png(folder: str, img_id: str, what: str) -> str:
+    """Path of ``<folder>/<img_id>.png``, which must exist."""
+    path = osp.join(folder, f'{img_id}.png')
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'{what} of image {img_id} not found: looked for {path}')
+    return path
 
 
 def sample_loader(args: argparse.Namespace) -> Callable[[str], dict]:
@@ -112,24 +107,20 @@ def sample_loader(args: argparse.Namespace) -> Callable[[str], dict]:
     def load(img_id: str) -> dict:
         gt_name = (str(coco_image_id(img_id))
                    if args.gt_naming == 'image_id' else img_id)
-        gt = load_label_png(find_file(args.gt, gt_name, ('.png', ),
-                                      'ground truth'))
+        gt = load_label_png(find_png(args.gt, gt_name, 'ground truth'))
         sample = dict(
             img_id=img_id, gt_sem_seg=dict(data=torch.from_numpy(gt)[None]))
         if args.type == 'cam':
             keys, cam = load_cam(
-                find_file(args.pred, img_id, CAM_SUFFIXES, 'CAM file'),
-                fmt=args.format)
+                find_cam_file(args.pred, img_id), fmt=args.format)
             sample['pred_cam'] = dict(
                 cam=torch.from_numpy(cam), class_ids=torch.from_numpy(keys))
         else:
-            pred = load_label_png(
-                find_file(args.pred, img_id, ('.png', ), 'prediction'))
+            pred = load_label_png(find_png(args.pred, img_id, 'prediction'))
             sample['pred_sem_seg'] = dict(data=torch.from_numpy(pred)[None])
             if args.conf_masks:
                 mask = read_conf_mask(
-                    find_file(args.conf_masks, img_id, ('.png', ),
-                              'confidence mask'))
+                    find_png(args.conf_masks, img_id, 'confidence mask'))
                 sample['conf_mask'] = dict(data=torch.from_numpy(mask)[None])
         return sample
 

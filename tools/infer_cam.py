@@ -33,7 +33,7 @@ from mmengine.utils import ProgressBar
 from torch.utils.data import DataLoader, Subset
 
 from wsstool.apis import load_model_weights
-from wsstool.fileio import atomic_write, save_cam
+from wsstool.fileio import atomic_write, save_cam, save_image
 from wsstool.models.refiners import crf_cam_with_alpha
 from wsstool.registry import DATASETS, MODELS
 from wsstool.utils import destroy_process_group, init_cpu_process_group
@@ -233,9 +233,7 @@ def infer(args: argparse.Namespace, cfg: Config, pool: Optional[Pool],
             if args.overlay_dir and rank == 0 and step < args.num_overlays:
                 img = cv2.imread(sample.metainfo['img_path'])
                 grid = cam_overlay_grid(img, cams, keys, class_names)
-                with atomic_write(
-                        osp.join(args.overlay_dir, f'{img_id}.jpg')) as f:
-                    f.write(cv2.imencode('.jpg', grid)[1].tobytes())
+                save_image(osp.join(args.overlay_dir, f'{img_id}.jpg'), grid)
             if progress is not None:
                 progress.update()
     for task in crf_tasks:

@@ -23,7 +23,8 @@ from wsstool.utils.cli import load_config
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        description='Run a whole WSSS pipeline from one pipeline config')
     parser.add_argument('config', help='pipeline config file')
     parser.add_argument(
         '--work-dir', help='pipeline folder (default: the config\'s '
@@ -40,13 +41,14 @@ def parse_args() -> argparse.Namespace:
         '--cfg-options', nargs='+', action=DictAction,
         help='override pipeline config keys, e.g. '
         'stages.0.cfg_options.train_cfg.max_epochs=2')
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.nproc < 1:
+        parser.error(f'--nproc must be >= 1, got {args.nproc}')
+    return args
 
 
 def main() -> None:
     args = parse_args()
-    if args.nproc < 1:
-        raise ValueError(f'--nproc must be >= 1, got {args.nproc}')
     cfg = load_config(args.config, args.cfg_options)
     if args.data_root is not None:
         cfg.data_root = args.data_root

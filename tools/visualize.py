@@ -20,17 +20,18 @@ A column whose folder is not given (by its flag or by the pipeline's
 grey "missing" panel.
 """
 import argparse
-import json
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
+from wsstool.apis.pipeline import RESULTS_FILE, load_results
 from wsstool.datasets.label_io import label_colormap, read_list_file
 from wsstool.datasets.transforms.loading import read_conf_mask
-from wsstool.fileio import atomic_write, load_cam, load_label_png
+from wsstool.fileio import (find_cam_file, load_cam, load_label_png,
+                            save_image)
 from wsstool.registry import DATASETS
 from wsstool.visualization.result_grid import (blank_panel, cam_panels,
                                                colorize_label, compose_row,
@@ -38,17 +39,16 @@ from wsstool.visualization.result_grid import (blank_panel, cam_panels,
                                                missing_panel, per_image_miou,
                                                stack_rows, worst_images)
 
-RESULTS_FILE = 'results.json'
 # argument -> key of the "artifacts" of a pipeline's results.json
-ARTIFACT_KEYS = dict(
+ARG_TO_ARTIFACT = dict(
     data_root='data_root',
     dataset='dataset',
+    classes='classes',
     cams='cams',
     pseudo_labels='pseudo_labels',
     conf_masks='conf_masks',
     preds='predictions')
 SOURCES = ('cams', 'pseudo_labels', 'conf_masks', 'preds')
-CAM_SUFFIXES = ('.npz', '.npy')
 IGNORE_INDEX = 255
 # what --rank-by can rank: panel title and results.json key of the split
 RANKED = dict(
@@ -77,7 +77,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--dataset',
         help='registered dataset (e.g. SynthVOCDataset, VOCDataset) whose '
-        'class names and palette label the panels')
+        'palette colours the labels and whose class names title the CAMs '
+        '(with --pipeline: the class names of the pipeline\'s dataset)')
     parser.add_argument(
         '--gt-dir', default='SegmentationClass',
         help='ground-truth folder, relative to --data-root unless absolute '
@@ -106,6 +107,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--rows-per-page', type=int, default=25,
         help='rows of grid.png; more images give grid_1.png, grid_2.png, '
         '... (default 25)')
+    # class names, background first: only from --pipeline
+    parser.set_defaults(classes=None)
     args = parser.parse_args(argv)
     for name in ('worst', 'max_cams', 'panel_size', 'rows_per_page'):
         value = getattr(args, name)
@@ -117,20 +120,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def read_artifacts(work_dir: str) -> dict:
     """The "artifacts" of a pipeline's ``results.json``."""
-    path = osp.join(work_dir, RESULTS_FILE)
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'{path} does not exist: --pipeline expects the work dir of a '
-            'finished tools/run_pipeline.py run')
-    with open(path, encoding='utf-8') as f:
-        try:
-            results = json.load(f)
-        except json.JSONDecodeError as error:
-            raise ValueError(f'{path} is not valid JSON: {error}') from None
+    results = load_results(work_dir)
     if not isinstance(results, dict) or not isinstance(
             results.get('artifacts'), dict):
-        raise KeyError(f'{path} has no "artifacts" dict: expected the '
-                       'results.json of tools/run_pipeline.py')
+        raise KeyError(f'{osp.join(work_dir, RESULTS_FILE)} has no '
+                       '"artifacts" dict: expected the results.json of '
+                       'tools/run_pipeline.py')
     return results['artifacts']
 
 
@@ -138,7 +133,7 @@ def resolve_inputs(args: argparse.Namespace) -> argparse.Namespace:
     """Fill the inputs not given on the command line from ``--pipeline``,
     check that the required ones are set and return ``args``."""
     artifacts = read_artifacts(args.pipeline) if args.pipeline else {}
-    for name, key in ARTIFACT_KEYS.items():
+    for name, key in ARG_TO_ARTIFACT.items():
         if getattr(args, name) is None:
             setattr(args, name, artifacts.get(key))
     args.rank_by = (args.rank_by.replace('-', '_') if args.rank_by else
@@ -165,17 +160,13 @@ def under_root(data_root: str, path: str) -> str:
     return path if osp.isabs(path) else osp.join(data_root, path)
 
 
-def find_file(folder: Optional[str], img_id: str,
-              suffixes: Sequence[str] = ('.png', )) -> Optional[str]:
-    """``<folder>/<img_id><suffix>`` for the first suffix found; None when
-    there is none (or no folder)."""
+def find_png(folder: Optional[str], img_id: str) -> Optional[str]:
+    """``<folder>/<img_id>.png``; None when it does not exist (or no
+    folder)."""
     if folder is None:
         return None
-    for suffix in suffixes:
-        path = osp.join(folder, img_id + suffix)
-        if osp.isfile(path):
-            return path
-    return None
+    path = osp.join(folder, f'{img_id}.png')
+    return path if osp.isfile(path) else None
 
 
 def read_label(path: str, shape: tuple) -> np.ndarray:
@@ -204,11 +195,11 @@ def rank_worst(args: argparse.Namespace, num_classes: int) -> list:
     split = under_root(args.data_root, args.split)
     gt_dir = under_root(args.data_root, args.gt_dir)
     with_gt = [(i, p) for i in read_list_file(split)
-               if (p := find_file(gt_dir, i)) is not None]
+               if (p := find_png(gt_dir, i)) is not None]
     if not with_gt:
         raise FileNotFoundError(f'no image of {split} has ground truth in '
                                 f'{gt_dir}: --worst has nothing to rank')
-    missing = [i for i, _ in with_gt if find_file(folder, i) is None]
+    missing = [i for i, _ in with_gt if find_png(folder, i) is None]
     if missing:
         raise FileNotFoundError(
             f'{len(missing)} of the {len(with_gt)} images of {split} with '
@@ -216,7 +207,7 @@ def rank_worst(args: argparse.Namespace, num_classes: int) -> list:
     scores = {}
     for img_id, gt_path in with_gt:
         gt = load_label_png(gt_path)
-        path = find_file(folder, img_id)
+        path = find_png(folder, img_id)
         scores[img_id] = label_miou(
             read_label(path, gt.shape), path, gt, gt_path, num_classes)
     return worst_images(scores, args.worst)
@@ -235,11 +226,11 @@ class ImageRow:
 class RowLoader:
     """Read and draw the panels of an image id from the resolved inputs."""
 
-    def __init__(self, args: argparse.Namespace, metainfo: dict) -> None:
+    def __init__(self, args: argparse.Namespace, classes: Sequence[str],
+                 palette: Sequence[Sequence[int]]) -> None:
         self.args = args
-        self.classes = metainfo['classes']
-        self.palette = metainfo.get('palette') or label_colormap(
-            len(self.classes))
+        self.classes = classes
+        self.palette = palette
         self.img_dir = osp.join(args.data_root, 'JPEGImages')
         self.gt_dir = under_root(args.data_root, args.gt_dir)
         self.size = args.panel_size
@@ -253,11 +244,12 @@ class RowLoader:
                 f'image {img_id}: {img_path} does not exist or is not an '
                 'image')
         paths = dict(
-            gt=find_file(self.gt_dir, img_id),
-            cams=find_file(args.cams, img_id, CAM_SUFFIXES),
-            pseudo_labels=find_file(args.pseudo_labels, img_id),
-            conf_masks=find_file(args.conf_masks, img_id),
-            preds=find_file(args.preds, img_id))
+            gt=find_png(self.gt_dir, img_id),
+            cams=(find_cam_file(args.cams, img_id, required=False)
+                  if args.cams else None),
+            pseudo_labels=find_png(args.pseudo_labels, img_id),
+            conf_masks=find_png(args.conf_masks, img_id),
+            preds=find_png(args.preds, img_id))
         if not any(paths.values()):
             folders = [getattr(args, n) for n in SOURCES if getattr(args, n)]
             raise FileNotFoundError(
@@ -274,9 +266,11 @@ class RowLoader:
             for name in ('pseudo_labels', 'preds')
             if name in labels and 'gt' in labels
         }
-        row = ImageRow(label=f'{img_id}   ' + with_miou(
-            f'{RANKED[args.rank_by][0]} mIoU', miou.get(args.rank_by),
-            absent='n/a'))
+        label = img_id
+        if getattr(args, args.rank_by):
+            label += '   ' + with_miou(f'{RANKED[args.rank_by][0]} mIoU',
+                                       miou.get(args.rank_by), absent='n/a')
+        row = ImageRow(label=label)
         row.before_cams = [(self.fit(image), 'image'),
                            self.label_panel(labels, paths, 'gt',
                                             'ground truth')]
@@ -350,25 +344,30 @@ def compose(row: ImageRow, cam_slots: int, size: int) -> np.ndarray:
     return compose_row(panels, titles, row.label)
 
 
-def write_png(path: str, img: np.ndarray) -> None:
-    ok, encoded = cv2.imencode('.png', img)
-    if not ok:
-        raise RuntimeError(f'could not encode {path} as PNG')
-    with atomic_write(path) as f:
-        f.write(encoded.tobytes())
+def classes_and_palette(
+        args: argparse.Namespace) -> Tuple[List[str], List[tuple]]:
+    """The class names, background first (the pipeline's ``classes``, else
+    the ``--dataset``'s ``METAINFO``) and an RGB colour per class id (the
+    ``METAINFO`` palette, or the VOC colour map when it has too few)."""
+    dataset = DATASETS.get(args.dataset)
+    classes = list(args.classes or dataset.METAINFO['classes'])
+    palette = dataset.METAINFO.get('palette')
+    if not palette or len(palette) < len(classes):
+        palette = label_colormap(len(classes))
+    return classes, list(palette)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> list:
     """Write ``<id>.png`` per image and the ``grid*.png`` pages; returns the
     paths written."""
     args = resolve_inputs(parse_args(argv))
-    metainfo = DATASETS.get(args.dataset).METAINFO
+    classes, palette = classes_and_palette(args)
     ids = (args.ids if args.ids is not None else rank_worst(
-        args, len(metainfo['classes'])))
+        args, len(classes)))
     if not ids:
         raise ValueError(f'no image to show: every ground truth of '
                          f'{args.split} is ignored (255) everywhere')
-    load = RowLoader(args, metainfo)
+    load = RowLoader(args, classes, palette)
     rows = {img_id: load(img_id) for img_id in ids}
     cam_slots = max(len(row.cams) for row in rows.values())
     images = {
@@ -378,7 +377,7 @@ def main(argv: Optional[Sequence[str]] = None) -> list:
     written = []
     for img_id, img in images.items():
         written.append(osp.join(args.out, f'{img_id}.png'))
-        write_png(written[-1], img)
+        save_image(written[-1], img)
     pages = [
         list(images.values())[start:start + args.rows_per_page]
         for start in range(0, len(images), args.rows_per_page)
@@ -386,7 +385,7 @@ def main(argv: Optional[Sequence[str]] = None) -> list:
     for number, page in enumerate(pages, 1):
         name = 'grid.png' if len(pages) == 1 else f'grid_{number}.png'
         written.append(osp.join(args.out, name))
-        write_png(written[-1], stack_rows(page))
+        save_image(written[-1], stack_rows(page))
     print(f'{len(images)} rows written to {args.out}')
     return written
 

@@ -10,9 +10,6 @@
 # every run elsewhere.
 #   python tools/benchmark.py configs/benchmarks/stage1_voc.py
 seeds = [0]
-# no validation inside the training: the test stage evaluates the last
-# checkpoint
-cfg_options = {'val_dataloader': None, 'val_evaluator': None, 'val_cfg': None}
 entries = [
     dict(name='CAM baseline (ResNet-50, IRN)',
          config='configs/cam/cam_r50_1xb16-5e_voc12aug-512x512.py'),

@@ -8,7 +8,7 @@ CAM = 'configs/cam/cam_r50_1xb16-5e_voc12aug-512x512.py'
 IRN = 'configs/irn/irn_r50_1xb32-3e_voc12aug-512x512.py'
 DEEPLAB = 'configs/deeplab/deeplabv2_r101_1xb16-100e_voc12aug-512x512.py'
 stages = [
-    dict(type='TrainStage', name='cam', config=CAM),
+    dict(type='TrainStage', name='cam', config=CAM, nproc=1),
     *_base_.stages[1:3],
     dict(_base_.stages[3], config=IRN),
     dict(_base_.stages[4], config=IRN),
@@ -17,6 +17,7 @@ stages = [
         type='TrainStage',
         name='seg',
         config=DEEPLAB,
+        nproc=1,
         cfg_options={
             'train_dataloader.dataset.data_prefix.seg_map_path':
             '{pseudo_labels.pseudo_labels}',

@@ -17,7 +17,6 @@ no_validation = {
     'val_dataloader': None,
     'val_evaluator': None,
     'val_cfg': None,
-    'train_cfg.val_interval': 1,
 }
 stages = [
     dict(

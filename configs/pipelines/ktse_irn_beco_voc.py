@@ -5,15 +5,14 @@
 # VOC data (docs/data_preparation.md) and the ImageNet weights under
 # pretrained/ (docs/model_zoo.md); GPUs:
 #   bash tools/dist_run_pipeline.sh configs/pipelines/ktse_irn_beco_voc.py 4
-# The training stages run with --nproc processes each; the reference KTSE and
-# IRN runs use one GPU (their configs' batch sizes are totals, see their
-# READMEs).
+# KTSE and IRNet train on one GPU as their references did (nproc=1: their
+# batch sizes are those of one GPU); BECO, inference and tests use all.
 KTSE = 'configs/ktse/ktse_r38d-gpp_1xb8-40e_voc12aug-320x320.py'
 IRN = 'configs/irn/irn_r50_1xb32-3e_voc12aug-512x512_ktse-thresholds.py'
 BECO = 'configs/beco/beco_deeplabv3plus_r101-d_4xb4-80e_voc12aug-512x512.py'
 data_root = 'data/VOCdevkit/VOC2012'
 stages = [
-    dict(type='TrainStage', name='cam', config=KTSE),
+    dict(type='TrainStage', name='cam', config=KTSE, nproc=1),
     dict(
         type='InferCAMStage',
         name='cams',
@@ -30,6 +29,7 @@ stages = [
         type='TrainStage',
         name='irn',
         config=IRN,
+        nproc=1,
         cfg_options={
             'train_dataloader.dataset.data_prefix.seg_map_path':
             '{relation_labels.relation_labels}',

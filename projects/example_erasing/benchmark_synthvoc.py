@@ -2,17 +2,14 @@
 # seeds: the CAM baseline, KTSE with its own eraser, and KTSE with
 # ClassTopRatioEraser (docs/benchmarking.md). About 35 min per seed on a
 # 2-core CPU (CAM baseline 4-7 min, each KTSE run about 15 min).
-#   python tools/benchmark.py projects/example_erasing/benchmark_synthvoc.py \
-#       --seeds 0 1
+#   PYTHONPATH=. python tools/benchmark.py \
+#       projects/example_erasing/benchmark_synthvoc.py --seeds 0 1
 seeds = [0, 1]
-# the shared budget, and no validation inside the training (the test stage
+# the shared budget (the benchmark trains without validation: the test stage
 # evaluates the last checkpoint)
 cfg_options = {
     'train_cfg.max_epochs': 12,
     'param_scheduler.1.end': 12,
-    'val_dataloader': None,
-    'val_evaluator': None,
-    'val_cfg': None,
 }
 entries = [
     dict(name='CAM baseline',

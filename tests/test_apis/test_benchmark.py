@@ -2,19 +2,22 @@
 and the run loop with a stand-in for the pipeline runner."""
 import glob
 import json
+import logging
 import math
+import os
 import os.path as osp
 
 import pytest
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 
 from tests.tool_loader import load_tool
-from wsstool.apis.pipeline import build_stages
-from wsstool.apis.benchmark import (BenchmarkEntry, BenchmarkRun,
-                                    load_benchmark_set, mean_std,
-                                    pipeline_config, plan_runs,
+from wsstool.apis.benchmark import (NO_VALIDATION, BenchmarkEntry,
+                                    BenchmarkRun, load_benchmark_set,
+                                    mean_std, pipeline_config, plan_runs,
                                     render_markdown, run_benchmark,
                                     summarize)
+from wsstool.apis.pipeline import RESULTS_FILE, build_stages
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 THRESHOLDS = [0.0, 0.1, 0.2]
@@ -69,6 +72,8 @@ def test_set_loads_with_defaults_and_both_entry_kinds(tmp_path):
      r"entries\[0\] \('m'\): unknown keys \['confg'\]"),
     ("[dict(config='@A')]", ValueError,
      r'entries\[0\] needs a non-empty name'),
+    ("[dict(name='->', config='@A')]", ValueError,
+     r"entries\[0\] \('->'\): the name needs a letter or a digit"),
     ('[]', ValueError, 'entries must be a non-empty list'),
 ])
 def test_bad_entries_name_the_set_file_and_the_entry(tmp_path, entries, error,
@@ -84,10 +89,16 @@ def test_bad_seeds_and_unknown_keys_are_errors(tmp_path):
                      "entries = [dict(name='m', config='@A')]\n")
     with pytest.raises(ValueError, match='seeds must be a non-empty list'):
         load_benchmark_set(path)
-    path = write_set(tmp_path, "seed = [0]\n"
+    path = write_set(tmp_path, "seed = [0]\n_epochs = 3\n"
                      "entries = [dict(name='m', config='@A')]\n")
     with pytest.raises(ValueError, match=r"unknown keys \['seed'\]"):
         load_benchmark_set(path)
+    # names starting with _ are the file's helpers
+    path = write_set(tmp_path, "_epochs = 3\n"
+                     "cfg_options = {'train_cfg.max_epochs': _epochs}\n"
+                     "entries = [dict(name='m', config='@A')]\n")
+    assert load_benchmark_set(path).cfg_options == {
+        'train_cfg.max_epochs': 3}
     with pytest.raises(FileNotFoundError, match='nowhere.py'):
         load_benchmark_set(str(tmp_path / 'nowhere.py'))
 
@@ -123,8 +134,15 @@ def test_config_entry_becomes_a_train_and_test_pipeline(tmp_path):
     train, test = cfg.stages
     assert (train.type, train.name, train.config) == ('TrainStage', 'train',
                                                       'c.py')
-    # the entry's options override the set's
-    assert train.cfg_options == {'train_cfg.max_epochs': 3, 's': 2, 'k': 1}
+    # no validation, then the set's options, then the entry's
+    assert train.cfg_options == {**NO_VALIDATION, 'train_cfg.max_epochs': 3,
+                                 's': 2, 'k': 1}
+    assert NO_VALIDATION == {'val_dataloader': None, 'val_evaluator': None,
+                             'val_cfg': None}
+    validating = BenchmarkEntry('v', config='c.py', cfg_options={
+        'val_cfg': dict(type='ValLoop')})
+    assert pipeline_config(validating, {}).stages[0].cfg_options[
+        'val_cfg'] == dict(type='ValLoop')
     assert (test.type, test.name, test.train, tuple(test.modes)) == (
         'TestStage', 'test', 'train', ('ss', ))
     assert 'data_root' not in pipeline_config(entry, {})
@@ -208,7 +226,16 @@ def test_summary_aggregates_each_metric_over_the_seeds_that_have_it():
 def test_curves_of_different_thresholds_cannot_be_averaged():
     runs, results = fake_results()
     results[1]['metrics']['cam_curve']['thresholds'] = [0.0, 0.2, 0.4]
-    with pytest.raises(ValueError, match="'CAM baseline'.*different CAM"):
+    with pytest.raises(ValueError, match=r"'CAM baseline', seed 1 "
+                       r'\(wd/cam-baseline/seed_1\): .*different CAM'):
+        summarize(runs, results, 'set.py', 'wd')
+
+
+def test_curve_needs_an_miou_per_threshold():
+    runs, results = fake_results()
+    results[1]['metrics']['cam_curve']['miou'] = [12.0, 28.0]
+    with pytest.raises(ValueError, match=r"'CAM baseline', seed 1 .*: its "
+                       'CAM curve has 2 mIoU values for 3 thresholds'):
         summarize(runs, results, 'set.py', 'wd')
 
 
@@ -220,27 +247,31 @@ def test_markdown_table_shows_mean_std_and_dashes():
         'seg mIoU (ss) | seg mIoU (TTA) | a_new_metric | seeds | time |',
         '|---|---|---|---|---|---|---|---|---|',
         '| CAM baseline | 27.5 ± 0.7 | 0.25 ± 0.07 | - | - | - | - | 2 | '
-        '5.2 min |',
+        '5 min 15 s |',
         '| KTSE -> IRN -> BECO | 14.5 ± 0.7 | - | 16.5 ± 0.7 | '
-        '17.5 ± 0.7 | 19.0 | 0.5 | 2 | 55.0 min |',
+        '17.5 ± 0.7 | 19.0 | 0.5 | 2 | 55 min 00 s |',
     ]
     assert text.startswith('Benchmark `set.py`: mean ± sample standard')
 
 
 @pytest.fixture
 def fake_pipeline(monkeypatch):
-    """Replace run_pipeline by a stand-in that records its calls and
-    returns results derived from the seed."""
+    """Replace run_pipeline by a stand-in that records its calls and writes
+    and returns results derived from the seed."""
     calls = []
 
     def run_pipeline(cfg, work_dir=None, nproc=1, seed=None):
         calls.append(dict(cfg=cfg, work_dir=work_dir, nproc=nproc,
                           seed=seed))
-        return dict(metrics=dict(
+        results = dict(metrics=dict(
             cam_miou=20.0 + seed, cam_threshold=0.1,
             cam_curve=dict(thresholds=THRESHOLDS,
                            miou=[10.0, 20.0 + seed, 15.0])),
-                    total_seconds=10.0)
+                       total_seconds=10.0)
+        os.makedirs(work_dir, exist_ok=True)
+        with open(osp.join(work_dir, RESULTS_FILE), 'w') as f:
+            json.dump(results, f)
+        return results
 
     monkeypatch.setattr('wsstool.apis.benchmark.run_pipeline', run_pipeline)
     return calls
@@ -259,7 +290,8 @@ def test_run_benchmark_runs_each_seed_and_writes_the_outputs(
             ] == [(osp.join(work_dir, slug, f'seed_{s}'), s, 2)
                   for slug in ('cam-baseline', 'pipe') for s in (0, 2)]
     first = fake_pipeline[0]['cfg']
-    assert first.stages[0].cfg_options == {'train_cfg.max_epochs': 2}
+    assert first.stages[0].cfg_options == {**NO_VALIDATION,
+                                           'train_cfg.max_epochs': 2}
     assert first.data_root == '/d'
     assert fake_pipeline[2]['cfg'].stages[0].config == 'c.py'
     with open(osp.join(work_dir, 'benchmark.json')) as f:
@@ -289,9 +321,66 @@ def test_cli_prints_the_table_and_honours_its_options(
     assert osp.isfile(osp.join(default_dir, 'benchmark.md'))
 
 
+def test_a_partial_command_reports_every_finished_run(tmp_path,
+                                                      fake_pipeline):
+    path = write_set(tmp_path, (
+        'seeds = [0, 1]\n'
+        "entries = [dict(name='CAM baseline', config='@A'),\n"
+        "           dict(name='KTSE', config='@A'),\n"
+        "           dict(name='unrun', config='@A')]\n"))
+    bench_set = load_benchmark_set(path)
+    work_dir = str(tmp_path / 'bench')
+    run_benchmark(bench_set, work_dir, only=['CAM baseline', 'KTSE'])
+    # an unfinished run (no results.json) and folders plan_runs does not
+    # make are not runs
+    os.makedirs(osp.join(work_dir, 'cam-baseline', 'seed_7'))
+    os.makedirs(osp.join(work_dir, 'ktse', 'logs'))
+    os.makedirs(osp.join(work_dir, 'ktse', 'seed_01'))
+    open(osp.join(work_dir, 'ktse', 'seed_01', RESULTS_FILE), 'w').close()
+    del fake_pipeline[:]
+    summary = run_benchmark(bench_set, work_dir, seeds=[2], only=['KTSE'])
+    assert [(c['work_dir'], c['seed']) for c in fake_pipeline] == [
+        (osp.join(work_dir, 'ktse', 'seed_2'), 2)]
+    rows = {e['name']: e for e in summary['entries']}
+    assert list(rows) == ['CAM baseline', 'KTSE']
+    assert rows['CAM baseline']['seeds'] == [0, 1]
+    assert rows['KTSE']['seeds'] == [0, 1, 2]
+    # seeds 0, 1, 2 give cam_miou 20, 21, 22
+    assert rows['KTSE']['metrics']['cam_miou'] == dict(mean=21.0, std=1.0,
+                                                       n=3)
+    assert rows['KTSE']['runs'][2]['work_dir'] == osp.join(
+        work_dir, 'ktse', 'seed_2')
+    with open(osp.join(work_dir, 'benchmark.json')) as f:
+        assert json.load(f) == json.loads(json.dumps(summary))
+
+
+def test_set_cfg_options_with_a_pipeline_entry_warn_once(tmp_path):
+    logger = MMLogger.get_current_instance()
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logger.addHandler(handler)
+    try:
+        load_benchmark_set(write_set(tmp_path, (
+            "cfg_options = {'train_cfg.max_epochs': 2}\n"
+            "entries = [dict(name='p', pipeline='@P'),\n"
+            "           dict(name='q', pipeline='@P', cfg_options={'x': 1}),\n"
+            "           dict(name='c', config='@A')]\n")))
+        load_benchmark_set(write_set(tmp_path, (
+            "entries = [dict(name='p', pipeline='@P')]\n")))
+    finally:
+        logger.removeHandler(handler)
+    messages = [r.getMessage() for r in records]
+    assert len(messages) == 1
+    assert ("cfg_options apply to config= entries only, not to the pipeline "
+            "entries ['p', 'q']") in messages[0]
+
+
 @pytest.mark.parametrize(
-    'path', sorted(glob.glob(osp.join(REPO, 'configs', 'benchmarks', '*.py'))),
-    ids=osp.basename)
+    'path',
+    sorted(glob.glob(osp.join(REPO, 'configs', 'benchmarks', '*.py'))) +
+    sorted(glob.glob(osp.join(REPO, 'projects', '*', 'benchmark*.py'))),
+    ids=lambda path: osp.relpath(path, REPO))
 def test_shipped_sets_load_and_their_options_exist(path, monkeypatch):
     monkeypatch.chdir(REPO)  # entry paths are relative to the repository
     bench_set = load_benchmark_set(path)

@@ -3,18 +3,23 @@ configs, records, results and the metrics each real stage reads."""
 import json
 import os
 import os.path as osp
+import shutil
 import sys
 
 import pytest
 from mmengine.config import Config
 
-from wsstool.apis.pipeline import (BaseStage, EvalCAMStage, PipelineContext,
+from tests.tool_loader import load_tool
+from wsstool.apis.pipeline import (BaseStage, EvalCAMStage, InferCAMStage,
+                                   PipelineContext,
                                    RefineStage, StageFailed, StageRecord,
                                    TestStage, TrainStage, build_stages,
                                    results_markdown, run_pipeline,
                                    settings_hash)
 from wsstool.apis.pipeline.stage_config import build_stage_config
 from wsstool.registry import PIPELINE_STAGES
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 @PIPELINE_STAGES.register_module(force=True)
@@ -281,3 +286,134 @@ def test_a_corrupt_record_is_named(tmp_path):
     (tmp_path / 'stage.json').write_text('{not json')
     with pytest.raises(ValueError, match='stage.json is not a stage record'):
         StageRecord.load(str(tmp_path))
+
+
+def test_a_folder_without_a_record_is_refused_not_deleted(tmp_path):
+    (tmp_path / 'a').mkdir()
+    (tmp_path / 'a' / 'mine.txt').write_text('user data')
+    with pytest.raises(FileExistsError, match='holds no stage record'):
+        run_pipeline(_pipeline(), str(tmp_path))
+    assert (tmp_path / 'a' / 'mine.txt').exists()
+
+
+def test_a_moved_pipeline_folder_is_refused(tmp_path):
+    run_pipeline(_pipeline(), str(tmp_path / 'first'))
+    os.rename(tmp_path / 'first', tmp_path / 'moved')
+    with pytest.raises(ValueError, match='cannot be\\s+moved or copied'):
+        run_pipeline(_pipeline(), str(tmp_path / 'moved'))
+
+
+def test_a_deleted_stage_folder_reruns_the_later_stages(tmp_path):
+    work_dir = str(tmp_path)
+    run_pipeline(_pipeline(), work_dir)
+    _runs(work_dir)
+    shutil.rmtree(tmp_path / 'b')
+    again = run_pipeline(_pipeline(), work_dir)
+    assert _runs(work_dir) == ['b resume=False', 'c resume=False']
+    assert [s['reused'] for s in again['stages']] == [True, False, False]
+
+
+def test_nested_and_dotted_options_under_one_prefix_both_apply(tmp_path):
+    path = tmp_path / 'model_cfg.py'
+    path.write_text("a = dict(b=dict(c=1, d=2), e=3)\n")
+    cfg = build_stage_config(str(path), None, {}, {
+        'a.b.c': 10,
+        'a': dict(e=30),  # what --cfg-options a.e=30 gives
+    })
+    assert cfg.a == dict(b=dict(c=10, d=2), e=30)
+
+
+def test_markdown_shows_plugin_metrics_after_the_known_columns():
+    results = dict(
+        pipeline='p.py', work_dir='w', seed=0, total_seconds=75.,
+        metrics=dict(seg_miou_ss=40.125, cam_miou=30., label_score=0.5,
+                     cam_curve=dict(thresholds=[0.1], miou=[30.])),
+        stages=[dict(name='a', type='T', seconds=75., reused=True)])
+    lines = results_markdown(results).split('\n')
+    assert lines[2] == '| CAM mIoU | seg mIoU (ss) | label_score |'
+    assert lines[4] == '| 30.00 | 40.12 | 0.50 |'
+    assert '| a | T | 1 min 15 s | reused |' in lines
+
+
+def test_test_stage_resume_skips_finished_modes(tmp_path, monkeypatch):
+    ctx = PipelineContext(work_dir=str(tmp_path))
+    config = tmp_path / 'seg.py'
+    config.write_text('randomness = dict(seed=0)\n')
+    ctx.outputs['seg'] = dict(config=str(config), checkpoint='ckpt.pth')
+    stage = TestStage('test', train='seg', modes=('ss', 'tta'))
+    _write_json(str(tmp_path / 'test' / 'ss' / 'metrics.json'), {})
+    commands = []
+    monkeypatch.setattr(stage, 'execute', commands.append)
+    stage.run(ctx, resume=True)
+    assert [c[c.index('--out') + 1] for c in commands] == [
+        str(tmp_path / 'test' / 'tta')]
+    stage.run(ctx, resume=False)
+    assert len(commands) == 3
+
+
+def test_stage_commands_parse_with_the_tools_own_arguments(
+        tmp_path, monkeypatch):
+    """Every command the demo pipeline's stages run is accepted by its
+    tool's argument parser, with the values the stage meant."""
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'pipelines',
+                                   'ktse_irn_beco_synthvoc.py'))
+    ctx = PipelineContext(work_dir=str(tmp_path), data_root='data/synthvoc')
+    stages = build_stages(cfg)
+    commands = []
+    for stage in stages:
+        monkeypatch.setattr(stage, 'execute', commands.append)
+        stage.run(ctx, resume=True)
+        ctx.outputs[stage.name] = dict(
+            dir=ctx.stage_dir(stage.name),
+            config=osp.join(ctx.stage_dir(stage.name), 'config.py'),
+            checkpoint=f'{stage.name}.pth', cams=f'{stage.name}/cams',
+            classes=['background', 'a'], relation_labels='rl',
+            pseudo_labels='pl', conf_masks='cm')
+    parsed = {}
+    for command in commands:
+        tool = osp.splitext(osp.basename(command[1]))[0]
+        monkeypatch.setattr(sys, 'argv', command[1:])
+        parsed.setdefault(tool, []).append(load_tool(tool).parse_args())
+    assert sorted(parsed) == ['evaluate', 'infer_cam', 'make_pseudo_labels',
+                              'test', 'train']
+    train = parsed['train']
+    assert [osp.basename(osp.dirname(a.config)) for a in train] == [
+        'cam', 'irn', 'seg']
+    assert all(a.resume is None for a in train)  # nothing to resume from
+    infer, = parsed['infer_cam']
+    assert (infer.checkpoint, infer.formats) == ('cam.pth', ['npz'])
+    evaluate, = parsed['evaluate']
+    assert (evaluate.pred, evaluate.num_classes) == ('cams/cams', 2)
+    steps = parsed['make_pseudo_labels']
+    assert [(a.step, a.checkpoint) for a in steps] == [
+        ('relation-labels', None), ('pseudo-labels', 'irn.pth')]
+    tests = parsed['test']
+    assert [(a.tta, a.crf) for a in tests] == [(False, False), (True, False),
+                                             (True, True)]
+    assert all(a.checkpoint == 'seg.pth' for a in tests)
+    # the written stage configs hold the wiring of the placeholders
+    irn = Config.fromfile(str(tmp_path / 'irn' / 'config.py'))
+    assert irn.model.backbone.init_cfg.checkpoint == 'cam.pth'
+    assert irn.train_dataloader.dataset.data_prefix.seg_map_path == 'rl'
+
+
+def test_config_stage_names_the_dataset_classes_without_a_scope(tmp_path):
+    """The controller process has no default scope: the classes come from
+    the dataset without building its transforms."""
+    from mmengine.registry import DefaultScope
+    config = tmp_path / 'c.py'
+    config.write_text(
+        "test_dataloader = dict(dataset=dict(type='SynthVOCDataset', "
+        "data_root='root', ann_file='ImageSets/Segmentation/val.txt', "
+        "generator_cfg=dict(num_classes=2, num_train_aug=2, num_train=1, "
+        "num_val=1, image_size=32), "
+        "pipeline=[dict(type='LoadWSSSAnnotations')]))\n")
+    ctx = PipelineContext(
+        work_dir=str(tmp_path), data_root=str(tmp_path / "d"))
+    stage = InferCAMStage('cams', train='cam')
+    ctx.outputs['cam'] = dict(config=str(config), checkpoint='c.pth')
+    assert DefaultScope.get_current_instance() is None
+    outputs = stage.outputs(ctx)
+    assert outputs['dataset'] == 'SynthVOCDataset'
+    assert outputs['classes'][0] == 'background' and len(
+        outputs['classes']) == 3

@@ -2,7 +2,6 @@ import random
 from types import SimpleNamespace
 
 import numpy as np
-import pytest
 import torch
 from mmengine.config import Config
 
@@ -36,7 +35,3 @@ def test_hook_makes_an_epoch_independent_of_what_came_before():
     hook.before_train_epoch(_runner(7, 3))
     assert _draws() != straight
 
-
-def test_hook_needs_a_seed():
-    with pytest.raises(ValueError, match='randomness.seed'):
-        EpochSeedHook().before_train_epoch(_runner(None, 0))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from wsstool.fileio import load_cam, save_cam
+from wsstool.fileio import find_cam_file, load_cam, save_cam
 
 
 @pytest.fixture
@@ -159,3 +159,16 @@ def test_bad_arguments_write_nothing(tmp_path):
     with pytest.raises(ValueError, match='float16 range'):
         save_cam(path, [1], np.full((1, 4, 4), 1e6))
     assert os.listdir(tmp_path) == []
+
+
+def test_find_cam_file_prefers_npz_then_npy(tmp_path):
+    folder = str(tmp_path)
+    (tmp_path / 'a.npy').write_bytes(b'')
+    assert find_cam_file(folder, 'a') == str(tmp_path / 'a.npy')
+    (tmp_path / 'a.npz').write_bytes(b'')
+    assert find_cam_file(folder, 'a') == str(tmp_path / 'a.npz')
+    assert find_cam_file(folder, 'b', required=False) is None
+    with pytest.raises(FileNotFoundError,
+                       match=r'CAM file of image b not found: looked for '
+                       r'.*b\.npz or .*b\.npy'):
+        find_cam_file(folder, 'b')

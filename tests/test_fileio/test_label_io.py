@@ -1,8 +1,10 @@
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
-from wsstool.fileio import load_label_png, save_label_png
+from wsstool.fileio import (full_palette, load_label_png, save_image,
+                            save_label_png)
 
 LABEL = np.array([[0, 1, 2], [20, 255, 3]], dtype=np.uint8)
 
@@ -57,3 +59,27 @@ def test_bad_labels_and_palettes(tmp_path):
     with pytest.raises(ValueError, match='RGB triples'):
         save_label_png(path, LABEL, palette=[(0, 0)])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_full_palette_fills_the_256_ids():
+    colors = full_palette([(1, 2, 3), (4, 5, 6)])
+    assert colors.shape == (256, 3) and colors.dtype == np.uint8
+    assert colors[:3].tolist() == [[1, 2, 3], [4, 5, 6], [0, 0, 0]]
+    assert colors[255].tolist() == [224, 224, 192]
+    # a palette of 256 colours defines 255 itself
+    assert full_palette([(7, 7, 7)] * 256)[255].tolist() == [7, 7, 7]
+
+
+def test_save_image_encodes_by_extension(tmp_path):
+    img = np.arange(24, dtype=np.uint8).reshape(2, 4, 3)
+    save_image(str(tmp_path / 'a.png'), img)
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / 'a.png')), img)
+    ids = np.array([[0, 300], [65535, 7]], np.uint16)
+    save_image(str(tmp_path / 'ids.png'), ids)
+    np.testing.assert_array_equal(
+        cv2.imread(str(tmp_path / 'ids.png'), cv2.IMREAD_UNCHANGED), ids)
+    save_image(str(tmp_path / 'a.jpg'), img)
+    with open(tmp_path / 'a.jpg', 'rb') as f:
+        assert f.read(2) == b'\xff\xd8'  # JPEG start-of-image marker
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        'a.jpg', 'a.png', 'ids.png']

@@ -2,7 +2,6 @@
 that run the tools in subprocesses, shared by the integration tests."""
 import os
 import os.path as osp
-import socket
 import subprocess
 
 import pytest
@@ -48,13 +47,6 @@ def tiny_loader_overrides(data_root: str) -> dict:
         overrides[f'{loader}.num_workers'] = 0
         overrides[f'{loader}.persistent_workers'] = False
     return overrides
-
-
-def free_port() -> int:
-    """A free local TCP port for a process group's master."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def run_command(command: list[str], **env) -> str:

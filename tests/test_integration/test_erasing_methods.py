@@ -7,9 +7,10 @@ from argparse import Namespace
 from mmengine.runner import Runner
 
 from tests.tool_loader import load_tool
+from wsstool.apis.pipeline.context import free_port
 from wsstool.models.erasers import SoftCAMEraser
 
-from .conftest import REPO, TINY_GENERATOR, as_cli, free_port, run_command
+from .conftest import REPO, TINY_GENERATOR, as_cli, run_command
 
 KTSE_CONFIG = osp.join(REPO, 'configs', 'ktse',
                        'ktse_r18_1xb16-12e_synthvoc-128x128.py')

@@ -11,10 +11,11 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
+from wsstool.apis.pipeline.context import free_port
 from wsstool.fileio import load_cam
 from wsstool.registry import DATASETS, MODELS
 
-from .conftest import CAM_CONFIG, REPO, as_cli, free_port, tiny_overrides
+from .conftest import CAM_CONFIG, REPO, as_cli, tiny_overrides
 
 
 def _infer(args: list[str], nproc: int = 1) -> subprocess.CompletedProcess:

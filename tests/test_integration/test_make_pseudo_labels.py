@@ -16,10 +16,11 @@ from mmengine.runner import Runner
 
 from tests.tool_loader import load_tool
 from wsstool.fileio import load_cam, load_label_png, save_cam
+from wsstool.apis.pipeline.context import free_port
 from wsstool.registry import DATASETS, MODELS, REFINERS
 from wsstool.utils import load_from_local, setup_checkpoint_io
 
-from .conftest import REPO, TINY_GENERATOR, as_cli, free_port, run_command
+from .conftest import REPO, TINY_GENERATOR, as_cli, run_command
 
 IRN_CONFIG = osp.join(REPO, 'configs', 'irn',
                       'irn_r18_1xb16-10e_synthvoc-128x128.py')

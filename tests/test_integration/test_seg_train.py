@@ -11,11 +11,12 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from wsstool.apis.pipeline.context import free_port
 from wsstool.fileio import load_label_png, save_label_png
 from wsstool.models.segmentors.beco import BECO
 from wsstool.utils import setup_checkpoint_io
 
-from .conftest import (REPO, TINY_GENERATOR, as_cli, free_port, run_command,
+from .conftest import (REPO, TINY_GENERATOR, as_cli, run_command,
                        tiny_loader_overrides)
 
 BECO_CONFIG = osp.join(REPO, 'configs', 'beco',

@@ -4,11 +4,12 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.tool_loader import load_tool
 from wsstool.datasets import SynthVOCDataset
+from wsstool.datasets.label_io import label_colormap
 from wsstool.fileio import save_cam, save_label_png
 from wsstool.visualization.result_grid import (GAP, LABEL_HEIGHT,
                                                MISSING_GREY, TITLE_HEIGHT)
-from tests.tool_loader import load_tool
 
 SIZE = 32  # --panel-size: the 16x16 inputs are enlarged twice
 ROW_HEIGHT = LABEL_HEIGHT + TITLE_HEIGHT + SIZE
@@ -169,6 +170,39 @@ def test_pipeline_results(visualize, root):
     assert written == [str(out / 'c.png'), str(out / 'grid.png')]
 
 
+def test_pipeline_classes_name_the_cams(visualize, root):
+    """A pipeline whose dataset instance has 4 classes: its names title the
+    CAMs, the METAINFO palette (9 colours) colours the labels."""
+    classes = ['background', 'plane', 'bike', 'car']
+    work_dir = write_results(
+        root,
+        dict(data_root=str(root / 'data'), dataset='SynthVOCDataset',
+             classes=classes, cams=str(root / 'cams')))
+    args = visualize.resolve_inputs(visualize.parse_args(
+        ['--pipeline', work_dir, '--ids', 'b', '--out', str(root / 'out')]))
+    assert visualize.classes_and_palette(args) == (classes, list(PALETTE))
+    row = visualize.RowLoader(args, classes, PALETTE)('b')
+    # b's CAM has class index 1: the second foreground class of the 4
+    assert [title for _, title in row.cams] == ['bike']
+    # no labels given, nothing ranked: the row label is the id alone
+    assert row.label == 'b'
+    # a has a CAM of class index 3, which the 4 classes do not have
+    with pytest.raises(ValueError,
+                       match=r'a\.npz: CAM class indices \[3\] are not '
+                       r'foreground classes: expected 0\.\.2'):
+        visualize.main(['--pipeline', work_dir, '--ids', 'a', '--out',
+                        str(root / 'out')])
+
+
+def test_palette_of_too_few_colours_is_the_voc_colour_map(visualize, root):
+    classes = [f'class {i}' for i in range(12)]
+    args = visualize.parse_args(['--ids', 'a', '--out', str(root / 'out'),
+                                 '--dataset', 'SynthVOCDataset'])
+    args.classes = classes
+    assert visualize.classes_and_palette(args) == (classes,
+                                                   label_colormap(12))
+
+
 def test_pipeline_errors(visualize, root):
     args = ['--pipeline', str(root / 'nowhere'), '--ids', 'a', '--out',
             str(root / 'out')]
@@ -196,11 +230,11 @@ def test_input_errors(visualize, root):
     save_label_png(str(root / 'pred' / 'a.png'), np.zeros((8, 8), np.uint8))
     with pytest.raises(ValueError, match=r'pred/a\.png is of size \(8, 8\)'):
         visualize.main(folder_args(root) + ['--ids', 'a'] + out)
+    (root / 'data' / 'SegmentationClass' / 'a.png').rename(
+        root / 'data' / 'SegmentationClass' / 'd.png')
+    (root / 'data' / 'ImageSets' / 'Segmentation' / 'val.txt').write_text(
+        'b\nc\nd\n')
     with pytest.raises(FileNotFoundError, match=r"1 of the 3 .* \['d'\]"):
-        (root / 'data' / 'SegmentationClass' / 'a.png').rename(
-            root / 'data' / 'SegmentationClass' / 'd.png')
-        (root / 'data' / 'ImageSets' / 'Segmentation' / 'val.txt').write_text(
-            'b\nc\nd\n')
         visualize.main(folder_args(root) + [
             '--worst', '1', '--split', 'ImageSets/Segmentation/val.txt'
         ] + out)

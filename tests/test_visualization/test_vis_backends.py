@@ -1,3 +1,4 @@
+import copy
 import json
 import logging
 import os
@@ -12,7 +13,8 @@ from mmengine.registry import init_default_scope
 from mmengine.visualization import LocalVisBackend
 
 from wsstool.registry import VISBACKENDS, VISUALIZERS
-from wsstool.visualization.vis_backends import OptionalTensorboardVisBackend
+from wsstool.visualization.vis_backends import (OptionalTensorboardVisBackend,
+                                                _DisabledSummaryWriter)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -83,6 +85,15 @@ def test_without_tensorboard_warns_once_and_writes_nothing(
     assert len(warnings) == 1
     assert 'tensorboard' in warnings[0].getMessage()
     assert 'pip install tensorboard' in warnings[0].getMessage()
+
+
+def test_disabled_writer_copies_as_a_plain_object():
+    writer = _DisabledSummaryWriter()
+    assert writer.add_scalar('loss', 0.5, 1) is None
+    # deepcopy and pickle look special methods up on the instance: they
+    # must not get a do-nothing stand-in
+    assert not hasattr(writer, '__deepcopy__')
+    assert isinstance(copy.deepcopy(writer), _DisabledSummaryWriter)
 
 
 def test_base_runtime_builds_a_visualizer_with_both_backends(tmp_path):

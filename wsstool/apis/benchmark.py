@@ -13,18 +13,21 @@ A set file (``configs/benchmarks/*.py``, read with mmengine's ``Config``)::
     ]
 
 An entry has a ``name`` and exactly one of ``config`` (a stage-1 config,
-trained then tested as a two-stage pipeline) or ``pipeline`` (a pipeline
-config); paths are relative to the working directory. The set's
-``cfg_options`` apply to the train stage of every ``config`` entry; an
-entry's own ``cfg_options`` override keys of its config (``config``
-entries, on top of the set's) or of its pipeline config (``pipeline``
-entries). Every (entry, seed) runs with
+trained without validation, then tested as a two-stage pipeline) or
+``pipeline`` (a pipeline config); paths are relative to the working
+directory. The set's ``cfg_options`` apply to the train stage of every
+``config`` entry; an entry's own ``cfg_options`` override keys of its
+config (``config`` entries, on top of the set's) or of its pipeline config
+(``pipeline`` entries). Other names of the set file starting with ``_`` are
+helpers of the file and ignored. Every (entry, seed) runs with
 :func:`wsstool.apis.pipeline.run_pipeline` in
 ``<work_dir>/<entry slug>/seed_<seed>/``; the pipeline skips the stages it
 has finished, so running a set again resumes it.
 """
 import json
+import logging
 import math
+import os
 import os.path as osp
 import re
 from dataclasses import dataclass, field
@@ -33,7 +36,9 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from wsstool.apis.pipeline import METRIC_COLUMNS, run_pipeline
+from wsstool.apis.pipeline import (METRIC_COLUMNS, RESULTS_FILE,
+                                   format_duration, load_results,
+                                   run_pipeline)
 from wsstool.fileio import atomic_write
 from wsstool.visualization.benchmark_plots import (cam_curve_figure,
                                                    miou_bar_figure,
@@ -42,6 +47,12 @@ from wsstool.visualization.benchmark_plots import (cam_curve_figure,
 ENTRY_KEYS = ('name', 'config', 'pipeline', 'cfg_options')
 SET_KEYS = ('seeds', 'cfg_options', 'entries')
 CAM_CURVE = 'cam_curve'
+# the train stage of a config entry does not validate: its test stage
+# evaluates the last checkpoint
+NO_VALIDATION = {'val_dataloader': None, 'val_evaluator': None,
+                 'val_cfg': None}
+# the folder name plan_runs gives a seed
+SEED_FOLDER = re.compile(r'seed_(0|-?[1-9][0-9]*)')
 
 
 @dataclass
@@ -90,10 +101,12 @@ def load_benchmark_set(path: str) -> BenchmarkSet:
     if not osp.isfile(path):
         raise FileNotFoundError(f'benchmark set {path} does not exist')
     cfg = Config.fromfile(path)
-    unknown = sorted(set(cfg.keys()) - set(SET_KEYS))
+    unknown = sorted(key for key in cfg.keys()
+                     if key not in SET_KEYS and not key.startswith('_'))
     if unknown:
         raise ValueError(f'{path}: unknown keys {unknown}; a benchmark set '
-                         f'has {list(SET_KEYS)}')
+                         f'has {list(SET_KEYS)} (and helper names starting '
+                         'with _)')
     seeds = check_seeds(cfg.get('seeds', [0]), f'{path}: seeds')
     cfg_options = _as_dict(cfg.get('cfg_options', {}), f'{path}: cfg_options')
     raw_entries = cfg.get('entries')
@@ -103,6 +116,13 @@ def load_benchmark_set(path: str) -> BenchmarkSet:
                          f'{raw_entries!r}')
     entries = [_parse_entry(raw, i, path) for i, raw in enumerate(raw_entries)]
     _check_unique(entries, path)
+    pipelines = [entry.name for entry in entries if entry.pipeline]
+    if cfg_options and pipelines:
+        print_log(
+            f'{path}: the set\'s cfg_options apply to config= entries only, '
+            f'not to the pipeline entries {pipelines} (a pipeline config '
+            'sets the budget of its stages; give such an entry its own '
+            'cfg_options)', logger='current', level=logging.WARNING)
     return BenchmarkSet(path, seeds, entries, cfg_options)
 
 
@@ -147,10 +167,14 @@ def _parse_entry(raw, index: int, path: str) -> BenchmarkEntry:
             f'{where}: {sources[0]} file {source} does not exist (paths are '
             'relative to the working directory, usually the repository '
             'root)')
-    return BenchmarkEntry(
+    entry = BenchmarkEntry(
         name=name, cfg_options=_as_dict(
             raw.get('cfg_options', {}), f'{where}: cfg_options'),
         **{sources[0]: source})
+    if not entry.slug:
+        raise ValueError(f'{where}: the name needs a letter or a digit '
+                         '(its letters and digits name its folder)')
+    return entry
 
 
 def _check_unique(entries: Sequence[BenchmarkEntry], path: str) -> None:
@@ -200,15 +224,18 @@ def pipeline_config(entry: BenchmarkEntry,
                     data_root: Optional[str] = None) -> Config:
     """The pipeline config an entry runs.
 
-    A ``config`` entry becomes a train stage (with the set's and then the
-    entry's ``cfg_options``) and a test stage; a ``pipeline`` entry is its
-    file with the entry's ``cfg_options`` merged in. ``data_root``, when
-    given, replaces the pipeline's.
+    A ``config`` entry becomes a train stage (without validation, then with
+    the set's and the entry's ``cfg_options``, which may turn it back on)
+    and a test stage; a ``pipeline`` entry is its file with the entry's
+    ``cfg_options`` merged in. ``data_root``, when given, replaces the
+    pipeline's.
     """
     if entry.config is not None:
+        cfg_options = {**NO_VALIDATION, **set_cfg_options,
+                       **entry.cfg_options}
         cfg = Config(dict(stages=[
             dict(type='TrainStage', name='train', config=entry.config,
-                 cfg_options={**set_cfg_options, **entry.cfg_options}),
+                 cfg_options=cfg_options),
             dict(type='TestStage', name='test', train='train',
                  modes=('ss', )),
         ]))
@@ -226,25 +253,47 @@ def run_benchmark(bench_set: BenchmarkSet,
                   only: Optional[Sequence[str]] = None,
                   nproc: int = 1,
                   data_root: Optional[str] = None) -> dict:
-    """Run every (entry, seed) with ``run_pipeline``, then summarise and
-    write ``benchmark.json``, ``benchmark.md`` and the plots into
-    ``work_dir``.
+    """Run the (entry, seed) pairs of :func:`plan_runs` with
+    ``run_pipeline``, then summarise every finished run of the set in
+    ``work_dir`` (:func:`finished_runs`: also those of earlier commands, so
+    that ``seeds`` and ``only`` narrow what runs, not what is reported) and
+    write ``benchmark.json``, ``benchmark.md`` and the plots into it.
 
     Returns:
         dict: The summary (content of ``benchmark.json``).
     """
     runs = plan_runs(bench_set, work_dir, seeds, only)
-    results = []
     for i, run in enumerate(runs):
         print_log(f'benchmark run {i + 1}/{len(runs)}: {run.entry.name}, '
                   f'seed {run.seed}, in {run.work_dir}', logger='current')
         cfg = pipeline_config(run.entry, bench_set.cfg_options, data_root)
-        results.append(run_pipeline(cfg, work_dir=run.work_dir, nproc=nproc,
-                                    seed=run.seed))
-    summary = summarize(runs, results, bench_set.path, work_dir)
+        run_pipeline(cfg, work_dir=run.work_dir, nproc=nproc, seed=run.seed)
+    finished = finished_runs(bench_set, work_dir)
+    summary = summarize(finished,
+                        [load_results(run.work_dir) for run in finished],
+                        bench_set.path, work_dir)
     for path in write_outputs(summary, work_dir):
         print_log(f'wrote {path}', logger='current')
     return summary
+
+
+def finished_runs(bench_set: BenchmarkSet,
+                  work_dir: str) -> List[BenchmarkRun]:
+    """Every (entry, seed) of the set with a finished run in ``work_dir``,
+    entry by entry, seeds ascending: the ``<entry slug>/seed_<seed>/``
+    folders holding a ``results.json`` (``run_pipeline`` deletes it when a
+    run starts and writes it when the run ends)."""
+    runs = []
+    for entry in bench_set.entries:
+        folder = osp.join(work_dir, entry.slug)
+        names = os.listdir(folder) if osp.isdir(folder) else []
+        seeds = sorted(
+            int(match.group(1)) for name in names
+            if (match := SEED_FOLDER.fullmatch(name))
+            and osp.isfile(osp.join(folder, name, RESULTS_FILE)))
+        runs += [BenchmarkRun(entry, seed, osp.join(folder, f'seed_{seed}'))
+                 for seed in seeds]
+    return runs
 
 
 def mean_std(values: Sequence[float]) -> dict:
@@ -290,7 +339,7 @@ def _summarize_entry(pairs: List[tuple]) -> dict:
     for run, result in pairs:
         metrics = result.get('metrics', {})
         if CAM_CURVE in metrics:
-            curves.append(metrics[CAM_CURVE])
+            curves.append((run, metrics[CAM_CURVE]))
         per_run.append(dict(
             seed=run.seed, work_dir=run.work_dir,
             metrics={k: v for k, v in metrics.items()
@@ -308,21 +357,27 @@ def _summarize_entry(pairs: List[tuple]) -> dict:
                if run['total_seconds'] is not None]
     summary['seconds'] = mean_std(seconds) if seconds else None
     if curves:
-        summary[CAM_CURVE] = _mean_curve(curves, entry.name)
+        summary[CAM_CURVE] = _mean_curve(curves)
     return summary
 
 
-def _mean_curve(curves: List[dict], name: str) -> dict:
-    """Mean CAM mIoU per threshold over the seeds' curves."""
-    thresholds = curves[0]['thresholds']
-    for curve in curves[1:]:
+def _mean_curve(curves: List[tuple]) -> dict:
+    """Mean CAM mIoU per threshold over the (run, curve) pairs of the seeds
+    of an entry."""
+    thresholds = curves[0][1]['thresholds']
+    for run, curve in curves:
+        where = f'{run.entry.name!r}, seed {run.seed} ({run.work_dir})'
+        if len(curve['miou']) != len(curve['thresholds']):
+            raise ValueError(
+                f'{where}: its CAM curve has {len(curve["miou"])} mIoU '
+                f'values for {len(curve["thresholds"])} thresholds')
         if curve['thresholds'] != thresholds:
             raise ValueError(
-                f'{name!r}: the seeds swept different CAM thresholds '
+                f'{where}: the seeds swept different CAM thresholds '
                 f'({thresholds} vs {curve["thresholds"]}); their curves '
                 'cannot be averaged')
     miou = [sum(values) / len(values)
-            for values in zip(*(curve['miou'] for curve in curves))]
+            for values in zip(*(curve['miou'] for _, curve in curves))]
     return dict(thresholds=list(thresholds), miou=miou, n=len(curves))
 
 
@@ -338,18 +393,6 @@ def format_stat(stat: Optional[dict], key: str) -> str:
     return text
 
 
-def format_seconds(seconds: Optional[dict]) -> str:
-    """Mean wall time in s, min or h; ``-`` when unknown."""
-    if seconds is None:
-        return '-'
-    mean = seconds['mean']
-    if mean < 60:
-        return f'{mean:.0f} s'
-    if mean < 120 * 60:
-        return f'{mean / 60:.1f} min'
-    return f'{mean / 3600:.1f} h'
-
-
 def render_markdown(summary: dict) -> str:
     """The comparison table: method | each metric as mean ± std | seeds |
     time, with a line saying what the numbers are."""
@@ -362,7 +405,9 @@ def render_markdown(summary: dict) -> str:
     for entry in summary['entries']:
         cells = [entry['name']]
         cells += [format_stat(entry['metrics'].get(k), k) for k in keys]
-        cells += [str(len(entry['seeds'])), format_seconds(entry['seconds'])]
+        seconds = entry['seconds']
+        cells += [str(len(entry['seeds'])),
+                  '-' if seconds is None else format_duration(seconds['mean'])]
         lines.append('| ' + ' | '.join(cells) + ' |')
     note = (f'Benchmark `{summary["set"]}`: mean ± sample standard deviation '
             'over the seeds (the mean alone for one seed; - = not produced); '

@@ -19,7 +19,8 @@ is expected.
 
 Pickled dicts run code when loaded: read only files you trust.
 """
-from typing import Tuple, Union
+import os.path as osp
+from typing import Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -28,6 +29,8 @@ import torch.nn.functional as F
 from .atomic import atomic_write
 
 CAM_FORMATS = ('npz', 'psa', 'irn')
+# file names of an image's CAMs, in order of preference: <id>.npz, <id>.npy
+CAM_SUFFIXES = ('.npz', '.npy')
 NPZ_DTYPES = ('float16', 'float32')
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
@@ -139,6 +142,32 @@ def load_cam(path: str, fmt: str = 'auto') -> Tuple[np.ndarray, np.ndarray]:
     keys, cam = keys.astype(np.int64), cam.astype(np.float32)
     _check_cam(keys, cam, path)
     return keys, cam
+
+
+def find_cam_file(folder: str,
+                  img_id: str,
+                  required: bool = True) -> Optional[str]:
+    """The CAM file of an image: ``<folder>/<img_id>.npz``, else
+    ``<folder>/<img_id>.npy`` (:data:`CAM_SUFFIXES`).
+
+    Args:
+        folder (str): Folder of CAM files.
+        img_id (str): Image id, the file stem.
+        required (bool): Whether a missing file is an error; else it gives
+            None. Defaults to True.
+
+    Raises:
+        FileNotFoundError: There is neither file and ``required``; the
+            message names the paths looked for.
+    """
+    candidates = [osp.join(folder, img_id + suffix) for suffix in CAM_SUFFIXES]
+    for path in candidates:
+        if osp.isfile(path):
+            return path
+    if required:
+        raise FileNotFoundError(f'CAM file of image {img_id} not found: '
+                                f'looked for {" or ".join(candidates)}')
+    return None
 
 
 def _load_npz(path: str) -> Tuple[np.ndarray, np.ndarray]:

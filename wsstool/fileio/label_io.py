@@ -1,6 +1,9 @@
-"""Read and write label maps (class ids, 255 = ignore) as PNG files."""
+"""Read and write label maps (class ids, 255 = ignore) as PNG files; write
+images."""
+import os.path as osp
 from typing import Optional, Sequence
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -9,9 +12,19 @@ from .atomic import atomic_write
 VOID_COLOR = (224, 224, 192)
 
 
-def _palette_bytes(palette: Sequence[Sequence[int]]) -> list:
-    """Flat 256-colour palette: the given RGB triples, black for the other
-    ids, and :data:`VOID_COLOR` for 255 unless the palette defines it."""
+def full_palette(palette: Sequence[Sequence[int]]) -> np.ndarray:
+    """The 256-colour palette of a label PNG: the given RGB triples, black
+    for the other ids, and :data:`VOID_COLOR` for 255 unless the palette
+    defines it.
+
+    Args:
+        palette (Sequence[Sequence[int]]): At most 256 RGB triples in
+            [0, 255], one per class id (a dataset's
+            ``metainfo['palette']``).
+
+    Returns:
+        np.ndarray: (256, 3) uint8 RGB colour of every id.
+    """
     colors = np.asarray(palette, dtype=np.int64)
     if (colors.ndim != 2 or colors.shape[1] != 3 or len(colors) > 256
             or colors.min() < 0 or colors.max() > 255):
@@ -20,7 +33,7 @@ def _palette_bytes(palette: Sequence[Sequence[int]]) -> list:
     full = np.zeros((256, 3), dtype=np.uint8)
     full[255] = VOID_COLOR
     full[:len(colors)] = colors
-    return full.reshape(-1).tolist()
+    return full
 
 
 def save_label_png(path: str,
@@ -46,7 +59,7 @@ def save_label_png(path: str,
             f'got [{label.min()}, {label.max()}]')
     image = Image.fromarray(label.astype(np.uint8))
     if palette is not None:
-        image.putpalette(_palette_bytes(palette))
+        image.putpalette(full_palette(palette).reshape(-1).tolist())
     with atomic_write(path) as f:
         image.save(f, format='PNG')
 
@@ -60,3 +73,20 @@ def load_label_png(path: str) -> np.ndarray:
                 "stored as a grey-level ('L') or palette ('P') PNG whose "
                 'pixel values are class ids')
         return np.array(image, dtype=np.uint8)
+
+
+def save_image(path: str, img: np.ndarray) -> None:
+    """Encode an image in the format of ``path``'s extension (``.png``,
+    ``.jpg``, ... as OpenCV writes them) and write it atomically.
+
+    Args:
+        path (str): Output file.
+        img (np.ndarray): (H, W) grey-level or (H, W, 3) BGR image, uint8
+            (or uint16 for PNG).
+    """
+    ok, encoded = cv2.imencode(osp.splitext(path)[1], img)
+    if not ok:
+        raise ValueError(f'cannot encode a {img.dtype} image of shape '
+                         f'{img.shape} as {path}')
+    with atomic_write(path) as f:
+        f.write(encoded.tobytes())

@@ -6,7 +6,6 @@ The figures are built with matplotlib's object API on the Agg canvas (no
 pyplot, no display needed) and returned, so that callers can inspect them
 before :func:`save_figure` writes them.
 """
-import io
 import math
 from typing import Optional
 
@@ -101,9 +100,7 @@ def _legend(figure: Figure, num_entries: int) -> None:
 
 
 def save_figure(figure: Figure, path: str) -> None:
-    """Render to PNG in memory, then write ``path`` atomically: a failure
-    leaves no file behind. The image is ``figsize * DPI`` pixels."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format='png', dpi=figure.dpi)
-    with atomic_write(path, 'wb') as f:
-        f.write(buffer.getvalue())
+    """Write the figure to ``path`` as a PNG of ``figsize * DPI`` pixels,
+    atomically: a failure leaves no file behind."""
+    with atomic_write(path) as f:
+        figure.savefig(f, format='png', dpi=figure.dpi)

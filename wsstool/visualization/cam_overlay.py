@@ -34,7 +34,10 @@ def cam_overlay_grid(img: np.ndarray, cams: np.ndarray, keys: Sequence[int],
         img: (H, W, 3) uint8 BGR image.
         cams: (K, H, W) float CAMs in [0, 1].
         keys: (K,) foreground class indices of ``cams``.
-        class_names: foreground class names indexed by ``keys``.
+        class_names: foreground class names only, indexed by ``keys``
+            (key ``k`` is ``class_names[k]``; unlike
+            :func:`~wsstool.visualization.result_grid.cam_panels`, which
+            takes all class names, background first).
 
     Returns:
         (H, W * (K + 1), 3) uint8 BGR image.

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from wsstool.evaluation import class_scores, confusion_matrix
-from wsstool.fileio.label_io import _palette_bytes
+from wsstool.fileio import full_palette
 from .cam_overlay import overlay_heatmap
 
 LABEL_HEIGHT = 22
@@ -61,8 +61,7 @@ def colorize_label(label: np.ndarray,
         raise ValueError(
             f'label holds ids {unknown[:10].tolist()} that have no colour: '
             f'the palette has {len(palette)} entries (and 255 = ignore)')
-    colors = np.asarray(_palette_bytes(palette), np.uint8).reshape(256, 3)
-    return colors[label.astype(np.int64)][..., ::-1].copy()
+    return full_palette(palette)[label.astype(np.int64)][..., ::-1].copy()
 
 
 def mask_panel(mask: np.ndarray) -> np.ndarray:
@@ -83,7 +82,10 @@ def cam_panels(image: np.ndarray, keys: np.ndarray, cams: np.ndarray,
         cams (np.ndarray): (K, H, W) CAMs in [0, 1] (values outside are
             clipped).
         class_names (Sequence[str]): All class names, background first, so
-            key ``k`` is ``class_names[k + 1]``.
+            key ``k`` is ``class_names[k + 1]`` (a dataset's
+            ``metainfo['classes']``; unlike
+            :func:`~wsstool.visualization.cam_overlay.cam_overlay_grid`,
+            which takes the foreground names only).
 
     Returns:
         tuple: K panels (H, W, 3) uint8 BGR and K titles.

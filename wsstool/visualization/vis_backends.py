@@ -8,10 +8,14 @@ from wsstool.registry import VISBACKENDS
 
 
 class _DisabledSummaryWriter:
-    """Stands in for tensorboard's ``SummaryWriter``: every call does
-    nothing."""
+    """Stands in for tensorboard's ``SummaryWriter``: every method call
+    (``add_scalar``, ``close``, ...) does nothing. Special (``__*``) names
+    are not answered, so that ``copy``, ``pickle`` and the like treat it as
+    the plain object it is."""
 
     def __getattr__(self, name: str):
+        if name.startswith('__'):
+            raise AttributeError(name)
         return lambda *args, **kwargs: None
 
 

@@ -3,7 +3,8 @@ from .cam_stages import EvalCAMStage, InferCAMStage
 from .context import PipelineContext
 from .records import StageRecord, settings_hash
 from .refine_stage import RefineStage
-from .results import (METRIC_COLUMNS, collect_results, results_markdown,
+from .results import (METRIC_COLUMNS, RESULTS_FILE, collect_results,
+                      format_duration, load_results, results_markdown,
                       save_results)
 from .runner import build_stages, run_pipeline, run_stage
 from .test_stage import TestStage
@@ -12,7 +13,7 @@ from .train_stage import TrainStage
 __all__ = [
     'BaseStage', 'ConfigStage', 'StageFailed', 'EvalCAMStage',
     'InferCAMStage', 'PipelineContext', 'StageRecord', 'settings_hash',
-    'RefineStage', 'METRIC_COLUMNS', 'collect_results', 'results_markdown',
-    'save_results', 'build_stages', 'run_pipeline', 'run_stage', 'TestStage',
+    'RefineStage', 'METRIC_COLUMNS', 'RESULTS_FILE', 'collect_results',
+    'format_duration', 'load_results', 'results_markdown', 'save_results', 'build_stages', 'run_pipeline', 'run_stage', 'TestStage',
     'TrainStage'
 ]

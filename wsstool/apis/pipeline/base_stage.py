@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional, Set
 
 from mmengine.config import Config
 
+from wsstool.registry import DATASETS
 from .context import TOOLS_DIR, PipelineContext
 from .stage_config import build_stage_config, dump_stage_config
 
@@ -117,8 +118,8 @@ class ConfigStage(BaseStage):
         return dump_stage_config(self.stage_config(ctx), self.config_path(ctx))
 
     def outputs(self, ctx: PipelineContext) -> Dict[str, Any]:
-        """``dir``, ``config``, and ``dataset``: the type of the test
-        dataset (wrappers unwrapped) when the config has one."""
+        """``dir``, ``config``, and when the config has a test dataset
+        (wrappers unwrapped), its type (``dataset``) and ``classes``."""
         outputs = dict(super().outputs(ctx), config=self.config_path(ctx))
         dataset = self.stage_config(ctx).get('test_dataloader',
                                              {}).get('dataset')
@@ -126,6 +127,11 @@ class ConfigStage(BaseStage):
             dataset = dataset['dataset']
         if isinstance(dataset, dict) and 'type' in dataset:
             outputs['dataset'] = dataset['type']
+            # the instance's classes (SynthVOC's depend on its generator);
+            # no data pipeline, whose transforms need the default scope
+            outputs['classes'] = list(
+                DATASETS.build(dict(dataset, lazy_init=True,
+                                    pipeline=[])).metainfo['classes'])
         return outputs
 
 
@@ -133,8 +139,15 @@ def placeholder_stages(value: Any) -> Set[str]:
     """Stage names of the ``{stage.output}`` placeholders in ``value``'s
     strings (nested in dicts, lists and tuples)."""
     if isinstance(value, str):
-        fields = (field for _, field, _, _ in string.Formatter().parse(value)
-                  if field)
+        try:
+            fields = [
+                field for _, field, _, _ in string.Formatter().parse(value)
+                if field
+            ]
+        except ValueError as error:
+            raise ValueError(f'{value!r} is not a valid placeholder string '
+                             f'({error}); write a literal brace twice: '
+                             '{{ }}') from None
         return {field.split('.')[0] for field in fields if '.' in field}
     if isinstance(value, dict):
         value = list(value.values())

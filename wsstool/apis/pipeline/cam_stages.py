@@ -35,6 +35,10 @@ class InferCAMStage(ConfigStage):
                  formats: Sequence[str] = ('npz', ),
                  cfg_options: Optional[Dict[str, Any]] = None) -> None:
         super().__init__(name, '{%s.config}' % train, cfg_options)
+        if 'npz' not in formats:
+            raise ValueError(
+                f'pipeline stage {name!r}: formats {list(formats)} must '
+                'include npz (the format the later stages read)')
         self.train = train
         self.split = split
         self.formats = list(formats)
@@ -91,6 +95,10 @@ class EvalCAMStage(BaseStage):
                  seg_map_dir: str = 'SegmentationClass',
                  thresholds: Sequence[float] = (0., 0.6, 0.01)) -> None:
         super().__init__(name)
+        if len(thresholds) != 3:
+            raise ValueError(
+                f'pipeline stage {name!r}: thresholds must be (start, stop, '
+                f'step), got {thresholds!r}')
         self.cams = cams
         self.split = split
         self.seg_map_dir = seg_map_dir
@@ -99,7 +107,7 @@ class EvalCAMStage(BaseStage):
     def spec(self, ctx: PipelineContext) -> Dict[str, Any]:
         return dict(
             cams=ctx.output(self.cams, 'cams', self.name),
-            dataset=ctx.output(self.cams, 'dataset', self.name),
+            classes=ctx.output(self.cams, 'classes', self.name),
             data_root=self._data_root(ctx),
             split=self.split,
             seg_map_dir=self.seg_map_dir,
@@ -111,8 +119,9 @@ class EvalCAMStage(BaseStage):
         args = [
             '--pred', spec['cams'], '--gt',
             osp.join(data_root, self.seg_map_dir), '--list',
-            osp.join(data_root, self.split), '--type', 'cam', '--dataset',
-            spec['dataset'], '--thresholds',
+            osp.join(data_root, self.split), '--type', 'cam',
+            '--num-classes',
+            str(len(spec['classes'])), '--thresholds',
             *map(str, self.thresholds), '--out',
             self._result_file(ctx)
         ]

@@ -74,24 +74,30 @@ class PipelineContext:
         })
         try:
             return text.format_map(fields)
-        except (KeyError, AttributeError) as error:
+        except (KeyError, AttributeError, ValueError, IndexError) as error:
             raise KeyError(
                 f'pipeline stage {stage!r}: cannot fill {text!r} ({error}); '
                 f'placeholders are {{work_dir}}, {{data_root}}, {{seed}} and '
-                f'{{<stage>.<output>}} of the earlier stages '
+                f'{{<stage>.<output>}} of the earlier stages (write a literal '
+                f'brace twice: {{{{ }}}}) '
                 + ', '.join(f'{name}: {sorted(out)}'
                             for name, out in self.outputs.items())) from None
 
-    def tool_command(self, tool: str, args: List[str],
-                     distributed: bool = False) -> List[str]:
+    def tool_command(self,
+                     tool: str,
+                     args: List[str],
+                     distributed: bool = False,
+                     nproc: Optional[int] = None) -> List[str]:
         """The command line of ``tools/<tool>.py``: a plain process, or
-        ``nproc`` processes under torchrun when ``distributed``."""
+        ``nproc`` (default ``self.nproc``) processes under torchrun when
+        ``distributed``."""
         script = osp.join(TOOLS_DIR, f'{tool}.py')
-        if not distributed or self.nproc == 1:
+        nproc = nproc or self.nproc
+        if not distributed or nproc == 1:
             return [self.python, script, *args]
         return [
             self.python, '-m', 'torch.distributed.run',
-            f'--nproc_per_node={self.nproc}', f'--master_port={free_port()}',
+            f'--nproc_per_node={nproc}', f'--master_port={free_port()}',
             script, *args, '--launcher', 'pytorch'
         ]
 

@@ -3,6 +3,7 @@ it ran with (a hash), whether it finished, its outputs, metrics and time."""
 import hashlib
 import json
 import os.path as osp
+import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Optional
 
@@ -28,21 +29,28 @@ class StageRecord:
 
     Attributes:
         name, type: The stage.
+        work_dir: Absolute pipeline folder the record belongs to (records
+            hold absolute paths: a moved or copied folder is refused).
         hash: :func:`settings_hash` of the settings it runs with.
         status: ``running`` (started, maybe interrupted) or ``done``.
         seconds: Run time, summed over the attempts.
         attempts: Runs started with this hash (resumed ones included).
         outputs: Files and folders the later stages read.
         metrics: Table entries (see ``results.METRIC_COLUMNS``).
+        run_id: Drawn when the stage starts afresh and kept by a resume;
+            chained into the next stage's hash, so that a stage rerun from
+            scratch (e.g. its folder deleted) also reruns the later ones.
     """
     name: str
     type: str
+    work_dir: str
     hash: str
     status: str = 'running'
     seconds: float = 0.
     attempts: int = 0
     outputs: Dict[str, Any] = field(default_factory=dict)
     metrics: Dict[str, Any] = field(default_factory=dict)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @classmethod
     def load(cls, stage_dir: str) -> Optional['StageRecord']:

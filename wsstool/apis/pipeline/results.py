@@ -18,8 +18,9 @@ METRIC_COLUMNS = (
     ('seg_miou_crf', 'seg mIoU (CRF)'),
     ('seg_miou_tta_crf', 'seg mIoU (TTA + CRF)'),
 )
+RESULTS_FILE = 'results.json'
 # stage outputs gathered into results["artifacts"] (tools/visualize.py)
-ARTIFACT_KEYS = ('dataset', 'cams', 'cam_split', 'pseudo_labels',
+ARTIFACT_KEYS = ('dataset', 'classes', 'cams', 'cam_split', 'pseudo_labels',
                  'conf_masks', 'pseudo_label_split', 'predictions',
                  'prediction_split')
 
@@ -59,7 +60,12 @@ def collect_results(pipeline: str, work_dir: str, data_root: Any,
 def results_markdown(results: Dict[str, Any]) -> str:
     """The metrics as a one-row table, then the time of every stage."""
     metrics = results['metrics']
-    columns = [(k, t) for k, t in METRIC_COLUMNS if k in metrics]
+    known = dict(METRIC_COLUMNS)
+    # the known columns in order, then scalar metrics of plugin stages
+    columns = [(k, t) for k, t in METRIC_COLUMNS if k in metrics] + [
+        (k, k) for k, v in metrics.items()
+        if k not in known and isinstance(v, (int, float, str))
+    ]
     lines = [f'Pipeline {results["pipeline"]} (work dir '
              f'{results["work_dir"]}, seed {results["seed"]})', '']
     if columns:
@@ -73,23 +79,39 @@ def results_markdown(results: Dict[str, Any]) -> str:
     for stage in results['stages']:
         note = 'reused' if stage['reused'] else 'ran'
         lines.append(f'| {stage["name"]} | {stage["type"]} | '
-                     f'{_duration(stage["seconds"])} | {note} |')
-    lines.append(f'| total | | {_duration(results["total_seconds"])} | |')
+                     f'{format_duration(stage["seconds"])} | {note} |')
+    total = format_duration(results['total_seconds'])
+    lines.append(f'| total | | {total} | |')
     return '\n'.join(lines) + '\n'
 
 
 def save_results(results: Dict[str, Any], work_dir: str) -> None:
     """Write ``results.json`` and ``results.md`` into ``work_dir``."""
-    with atomic_write(osp.join(work_dir, 'results.json'), 'w') as f:
+    with atomic_write(osp.join(work_dir, RESULTS_FILE), 'w') as f:
         json.dump(results, f, indent=2, default=float)
     with atomic_write(osp.join(work_dir, 'results.md'), 'w') as f:
         f.write(results_markdown(results))
 
 
-def _format(value: Any) -> str:
-    return f'{value:.2f}' if isinstance(value, float) else str(value)
+def load_results(work_dir: str) -> Dict[str, Any]:
+    """The ``results.json`` of a finished pipeline run in ``work_dir``."""
+    path = osp.join(work_dir, RESULTS_FILE)
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'{path} does not exist: expected the work dir of a finished '
+            'tools/run_pipeline.py run')
+    with open(path, encoding='utf-8') as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(f'{path} is not valid JSON ({error})') from None
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """``'5 min 03 s'`` or ``'42 s'``."""
     minutes, secs = divmod(round(seconds), 60)
     return f'{minutes} min {secs:02d} s' if minutes else f'{secs} s'
+
+
+def _format(value: Any) -> str:
+    return f'{value:.2f}' if isinstance(value, float) else str(value)

@@ -1,4 +1,5 @@
 """Run the stages of a pipeline config in order, reusing finished ones."""
+import os
 import os.path as osp
 import shutil
 import time
@@ -10,7 +11,8 @@ from wsstool.registry import PIPELINE_STAGES
 from .base_stage import BaseStage
 from .context import PipelineContext
 from .records import StageRecord, settings_hash
-from .results import collect_results, results_markdown, save_results
+from .results import (RESULTS_FILE, collect_results, results_markdown,
+                      save_results)
 
 
 def build_stages(cfg: Config) -> List[BaseStage]:
@@ -42,15 +44,28 @@ def run_stage(stage: BaseStage, ctx: PipelineContext,
     """Reuse, resume or (re)start one stage.
 
     A record with the same settings hash that is ``done`` is reused; one
-    that is ``running`` (an interrupted run) resumes; otherwise the stage
-    folder is cleared and the stage starts afresh.
+    that is ``running`` (an interrupted run) resumes; a record of other
+    settings is cleared with its folder and the stage starts afresh. A
+    folder without a record, or written by a pipeline in another folder, is
+    an error (nothing the pipeline did not write is deleted).
 
     Returns:
         tuple: The finished record and whether it was reused.
     """
     stage_dir = ctx.stage_dir(stage.name)
+    work_dir = osp.abspath(ctx.work_dir)
     digest = settings_hash(upstream, type(stage).__name__, stage.spec(ctx))
     record = StageRecord.load(stage_dir)
+    if record is None and osp.exists(stage_dir):
+        raise FileExistsError(
+            f'{stage_dir} exists but holds no stage record: it was not '
+            f'written by the pipeline stage {stage.name!r}. Move it away or '
+            'choose another work dir')
+    if record is not None and record.work_dir != work_dir:
+        raise ValueError(
+            f'{stage_dir} was written by a pipeline in {record.work_dir}; its '
+            'records hold absolute paths, so a pipeline folder cannot be '
+            'moved or copied: run in the original folder or a new one')
     if record is not None and record.hash == digest:
         if record.status == 'done':
             print(f'[{stage.name}] reused: finished with the same settings',
@@ -58,12 +73,12 @@ def run_stage(stage: BaseStage, ctx: PipelineContext,
             return record, True
         print(f'[{stage.name}] resuming an interrupted run', flush=True)
     else:
-        if osp.exists(stage_dir):
-            reason = 'no record' if record is None else 'settings changed'
-            print(f'[{stage.name}] {reason}: clearing {stage_dir}',
+        if record is not None:
+            print(f'[{stage.name}] settings changed: clearing {stage_dir}',
                   flush=True)
             shutil.rmtree(stage_dir)
-        record = StageRecord(stage.name, type(stage).__name__, digest)
+        record = StageRecord(stage.name, type(stage).__name__, work_dir,
+                             digest)
     resume = record.attempts > 0
     record.attempts += 1
     record.save(stage_dir)
@@ -103,14 +118,19 @@ def run_pipeline(cfg: Config,
     work_dir = work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', 'pipelines', name)
     seed = cfg.get('seed') if seed is None else seed
+    data_root = cfg.get('data_root')
     ctx = PipelineContext(
         work_dir=work_dir,
-        data_root=cfg.get('data_root'),
+        data_root=None if data_root is None else osp.normpath(data_root),
         nproc=nproc,
         seed=seed,
         common_cfg_options=dict(cfg.get('common_cfg_options') or {}))
+    stages = build_stages(cfg)
+    for name in (RESULTS_FILE, 'results.md'):  # of an earlier run
+        if osp.exists(osp.join(work_dir, name)):
+            os.remove(osp.join(work_dir, name))
     summaries, upstream = [], ''
-    for stage in build_stages(cfg):
+    for stage in stages:
         record, reused = run_stage(stage, ctx, upstream)
         ctx.outputs[stage.name] = record.outputs
         summaries.append(
@@ -121,7 +141,7 @@ def run_pipeline(cfg: Config,
                 reused=reused,
                 hash=record.hash,
                 metrics=record.metrics))
-        upstream = record.hash
+        upstream = f'{record.hash}:{record.run_id}'
     results = collect_results(cfg.filename or '<in memory>', work_dir,
                               ctx.data_root, seed, summaries, ctx.outputs)
     save_results(results, work_dir)

@@ -21,12 +21,21 @@ def build_stage_config(config: str, data_root: Optional[str],
     if data_root is not None:
         cfg = Config(_set_every(cfg.to_dict(), 'data_root', data_root),
                      filename=cfg.filename)
-    cfg.merge_from_dict(
-        {k: v for k, v in common_cfg_options.items() if _has_key(cfg, k)})
+    _merge(cfg,
+           {k: v
+            for k, v in common_cfg_options.items() if _has_key(cfg, k)})
     if seed is not None:
         cfg.merge_from_dict({'randomness.seed': seed})
-    cfg.merge_from_dict(cfg_options)
+    _merge(cfg, cfg_options)
     return cfg
+
+
+def _merge(cfg: Config, options: Dict[str, Any]) -> None:
+    """Merge ``options`` one key at a time: in a single merge a nested dict
+    (``{'a': {'b': 1}}``, as ``--cfg-options a.b=1`` gives) replaces the
+    dotted keys under the same prefix (``'a.c'``) merged before it."""
+    for key, value in options.items():
+        cfg.merge_from_dict({key: value})
 
 
 def dump_stage_config(cfg: Config, path: str) -> str:

@@ -14,13 +14,17 @@ class TrainStage(ConfigStage):
     """Train ``config``; an interrupted run resumes from its last
     checkpoint. The pipeline's ``seed`` becomes ``randomness.seed``, and
     :class:`EpochSeedHook` joins the hooks, so that a resumed run repeats
-    the uninterrupted one.
+    the uninterrupted one (exactly when the data loader has no persistent
+    worker processes, e.g. ``num_workers=0``).
 
     Outputs: ``dir``, ``config`` and ``checkpoint`` (the last one saved).
 
     Args:
         name, config, cfg_options: See :class:`ConfigStage`.
         amp: Mixed-precision training (``tools/train.py --amp``).
+        nproc: Processes of this stage, overriding the pipeline's
+            ``--nproc`` (e.g. 1 for a config whose batch size is the total
+            of one GPU).
     """
     use_seed = True
 
@@ -28,9 +32,11 @@ class TrainStage(ConfigStage):
                  name: str,
                  config: str,
                  cfg_options: Optional[Dict[str, Any]] = None,
-                 amp: bool = False) -> None:
+                 amp: bool = False,
+                 nproc: Optional[int] = None) -> None:
         super().__init__(name, config, cfg_options)
         self.amp = amp
+        self.nproc = nproc
 
     def stage_config(self, ctx: PipelineContext) -> Config:
         cfg = super().stage_config(ctx)
@@ -40,7 +46,8 @@ class TrainStage(ConfigStage):
         return cfg
 
     def spec(self, ctx: PipelineContext) -> Dict[str, Any]:
-        return dict(super().spec(ctx), amp=self.amp)
+        # the process count sets the total batch size
+        return dict(super().spec(ctx), amp=self.amp, nproc=self._nproc(ctx))
 
     def run(self, ctx: PipelineContext, resume: bool) -> None:
         args = [self.write_config(ctx), '--work-dir', ctx.stage_dir(self.name)]
@@ -48,7 +55,12 @@ class TrainStage(ConfigStage):
             args.append('--resume')
         if self.amp:
             args.append('--amp')
-        self.execute(ctx.tool_command('train', args, distributed=True))
+        self.execute(
+            ctx.tool_command(
+                'train', args, distributed=True, nproc=self._nproc(ctx)))
+
+    def _nproc(self, ctx: PipelineContext) -> int:
+        return self.nproc or ctx.nproc
 
     def outputs(self, ctx: PipelineContext) -> Dict[str, Any]:
         path = self._last_checkpoint_file(ctx)

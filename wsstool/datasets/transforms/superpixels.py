@@ -9,7 +9,7 @@ import skimage
 from mmcv.transforms import BaseTransform
 from skimage.segmentation import felzenszwalb, slic
 
-from wsstool.fileio.atomic import atomic_write
+from wsstool.fileio import save_image
 from wsstool.registry import TRANSFORMS
 
 # Default parameters of each method, for VOC-sized images (about 500 x 375).
@@ -179,11 +179,7 @@ class ComputeSuperpixels(BaseTransform):
                 f'{ids.max() + 1} superpixels; the cache stores at most '
                 f'{MAX_CACHED_SUPERPIXELS} (16-bit PNG): choose parameters '
                 'giving fewer superpixels')
-        ok, encoded = cv2.imencode('.png', ids.astype(np.uint16))
-        if not ok:
-            raise OSError(f'cannot encode the superpixels of {path} as PNG')
-        with atomic_write(path) as f:
-            f.write(encoded.tobytes())
+        save_image(path, ids.astype(np.uint16))
         return ids
 
     @staticmethod

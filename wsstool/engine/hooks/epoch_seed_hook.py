@@ -27,9 +27,6 @@ class EpochSeedHook(Hook):
     priority = 'VERY_HIGH'
 
     def before_train_epoch(self, runner) -> None:
-        if runner.seed is None:
-            raise ValueError(
-                'EpochSeedHook needs a seeded run: set randomness.seed')
         randomness = runner.cfg.get('randomness') or {}
         set_random_seed(
             epoch_seed(runner.seed, runner.epoch),
