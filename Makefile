@@ -21,8 +21,10 @@ $(STAMP): setup.py requirements/runtime.txt requirements/optional.txt requiremen
 demo: install
 	$(VPY) tools/run_pipeline.py configs/pipelines/ktse_irn_beco_synthvoc.py
 
+# two workers (one per core of the reference 2-core machine), one thread
+# each; a test file runs on one worker, so module fixtures are built once
 test: install
-	$(VPY) -m pytest tests -q
+	OMP_NUM_THREADS=1 $(VPY) -m pytest tests -q -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) work_dirs

@@ -5,8 +5,9 @@ import sys
 
 import numpy as np
 
-from .conftest import (CAM_CONFIG, as_cli, free_port, run_command,
-                       tiny_overrides)
+from wsstool.apis.pipeline.context import free_port
+
+from .conftest import CAM_CONFIG, as_cli, run_command, tiny_overrides
 
 
 def test_two_process_gloo_matches_single_process(tiny_synthvoc, tmp_path):

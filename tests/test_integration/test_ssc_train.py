@@ -19,8 +19,9 @@ import wsstool.models.losses.perceptual_loss  # noqa: F401
 import wsstool.models.losses.superpixel_alignment_loss  # noqa: F401
 import wsstool.models.methods.ssc  # noqa: F401
 from tests.tool_loader import load_tool
+from wsstool.apis.pipeline.context import free_port
 
-from .conftest import REPO, as_cli, free_port, run_command, tiny_overrides
+from .conftest import REPO, as_cli, run_command, tiny_overrides
 
 SSC_CONFIG = osp.join(REPO, 'configs', 'ssc',
                       'ssc_r18-drs_1xb16-12e_synthvoc-128x128.py')
