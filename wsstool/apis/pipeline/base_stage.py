@@ -4,6 +4,7 @@ import os.path as osp
 import shlex
 import string
 import subprocess
+from abc import ABCMeta, abstractmethod
 from typing import Any, Dict, List, Optional, Set
 
 from mmengine.config import Config
@@ -17,7 +18,7 @@ class StageFailed(RuntimeError):
     """A stage's tool exited with an error."""
 
 
-class BaseStage:
+class BaseStage(metaclass=ABCMeta):
     """One step of a pipeline, run by :func:`run_pipeline` in the folder
     ``ctx.stage_dir(name)``.
 
@@ -50,12 +51,14 @@ class BaseStage:
         }
         return names | placeholder_stages(vars(self))
 
+    @abstractmethod
     def spec(self, ctx: PipelineContext) -> Dict[str, Any]:
         """Every setting that changes the stage's outputs."""
-        raise NotImplementedError
 
+    @abstractmethod
     def run(self, ctx: PipelineContext, resume: bool) -> None:
-        raise NotImplementedError
+        """Run the stage's tools; ``resume`` continues an interrupted
+        run."""
 
     def outputs(self, ctx: PipelineContext) -> Dict[str, Any]:
         """Outputs of a finished run; ``dir`` is always the stage folder."""
