@@ -33,7 +33,9 @@ def parse_args() -> argparse.Namespace:
         '--data-root', help='dataset root of every stage (overrides the '
         'config\'s data_root)')
     parser.add_argument(
-        '--seed', type=int, help='randomness.seed of every training stage')
+        '--seed', type=int,
+        help='randomness.seed of every training stage (with another '
+        '--work-dir, to keep the runs of the config\'s own seed)')
     parser.add_argument(
         '--nproc', type=int, default=1,
         help='processes of each training, inference and test stage')
