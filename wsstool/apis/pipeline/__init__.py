@@ -1,4 +1,5 @@
-from .base_stage import BaseStage, ConfigStage, StageFailed
+from .base_stage import (BaseStage, ConfigStage, StageFailed,
+                         TrainedModelStage)
 from .cam_stages import EvalCAMStage, InferCAMStage
 from .context import PipelineContext
 from .records import StageRecord, settings_hash
@@ -11,7 +12,7 @@ from .test_stage import TestStage
 from .train_stage import TrainStage
 
 __all__ = [
-    'BaseStage', 'ConfigStage', 'StageFailed', 'EvalCAMStage',
+    'BaseStage', 'ConfigStage', 'StageFailed', 'TrainedModelStage', 'EvalCAMStage',
     'InferCAMStage', 'PipelineContext', 'StageRecord', 'settings_hash',
     'RefineStage', 'METRIC_COLUMNS', 'RESULTS_FILE', 'collect_results',
     'format_duration', 'load_results', 'results_markdown', 'save_results', 'build_stages', 'run_pipeline', 'run_stage', 'TestStage',

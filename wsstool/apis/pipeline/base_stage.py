@@ -138,6 +138,32 @@ class ConfigStage(BaseStage):
         return outputs
 
 
+
+class TrainedModelStage(ConfigStage):
+    """A stage that runs a tool on the config and last checkpoint of a
+    :class:`TrainStage` (inference, testing); the checkpoint is part of its
+    settings.
+
+    Args:
+        name: See :class:`BaseStage`.
+        train: The :class:`TrainStage`.
+        cfg_options: Overrides of the training config for this stage.
+    """
+    stage_attributes = ('train', )
+
+    def __init__(self,
+                 name: str,
+                 train: str,
+                 cfg_options: Optional[Dict[str, Any]] = None) -> None:
+        super().__init__(name, '{%s.config}' % train, cfg_options)
+        self.train = train
+
+    def checkpoint(self, ctx: PipelineContext) -> str:
+        return ctx.output(self.train, 'checkpoint', self.name)
+
+    def spec(self, ctx: PipelineContext) -> Dict[str, Any]:
+        return dict(super().spec(ctx), checkpoint=self.checkpoint(ctx))
+
 def placeholder_stages(value: Any) -> Set[str]:
     """Stage names of the ``{stage.output}`` placeholders in ``value``'s
     strings (nested in dicts, lists and tuples)."""

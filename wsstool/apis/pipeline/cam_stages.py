@@ -5,12 +5,12 @@ import os.path as osp
 from typing import Any, Dict, Optional, Sequence
 
 from wsstool.registry import PIPELINE_STAGES
-from .base_stage import BaseStage, ConfigStage
+from .base_stage import BaseStage, TrainedModelStage
 from .context import PipelineContext
 
 
 @PIPELINE_STAGES.register_module()
-class InferCAMStage(ConfigStage):
+class InferCAMStage(TrainedModelStage):
     """Multi-scale CAMs of ``split`` from a training stage's last
     checkpoint, written as ``<id>.npz`` into the stage folder; an
     interrupted run resumes from the first missing file.
@@ -26,7 +26,6 @@ class InferCAMStage(ConfigStage):
         formats: ``tools/infer_cam.py --formats``; ``npz`` comes first.
         cfg_options: Overrides of the training config for inference.
     """
-    stage_attributes = ('train', )
 
     def __init__(self,
                  name: str,
@@ -34,26 +33,22 @@ class InferCAMStage(ConfigStage):
                  split: Optional[str] = None,
                  formats: Sequence[str] = ('npz', ),
                  cfg_options: Optional[Dict[str, Any]] = None) -> None:
-        super().__init__(name, '{%s.config}' % train, cfg_options)
+        super().__init__(name, train, cfg_options)
         if 'npz' not in formats:
             raise ValueError(
                 f'pipeline stage {name!r}: formats {list(formats)} must '
                 'include npz (the format the later stages read)')
-        self.train = train
         self.split = split
         self.formats = list(formats)
 
     def spec(self, ctx: PipelineContext) -> Dict[str, Any]:
         return dict(
-            super().spec(ctx),
-            checkpoint=ctx.output(self.train, 'checkpoint', self.name),
-            split=self.split,
-            formats=self.formats)
+            super().spec(ctx), split=self.split, formats=self.formats)
 
     def run(self, ctx: PipelineContext, resume: bool) -> None:
         args = [
             self.write_config(ctx),
-            ctx.output(self.train, 'checkpoint', self.name), '--out',
+            self.checkpoint(ctx), '--out',
             self._cam_dir(ctx), '--formats', *self.formats
         ]
         if self.split is not None:

@@ -5,7 +5,7 @@ import os.path as osp
 from typing import Any, Dict, Optional, Sequence
 
 from wsstool.registry import PIPELINE_STAGES
-from .base_stage import ConfigStage
+from .base_stage import TrainedModelStage
 from .context import PipelineContext
 
 MODE_FLAGS = {
@@ -17,7 +17,7 @@ MODE_FLAGS = {
 
 
 @PIPELINE_STAGES.register_module()
-class TestStage(ConfigStage):
+class TestStage(TrainedModelStage):
     """Evaluate the last checkpoint of a :class:`TrainStage` on its
     config's test split, once per mode, each in ``<stage>/<mode>/``; an
     interrupted run resumes from the first mode without ``metrics.json``.
@@ -37,7 +37,6 @@ class TestStage(ConfigStage):
         cfg_options: Overrides of the training config for testing.
     """
     __test__ = False  # not a pytest test class
-    stage_attributes = ('train', )
 
     def __init__(self,
                  name: str,
@@ -45,25 +44,23 @@ class TestStage(ConfigStage):
                  modes: Sequence[str] = ('ss', ),
                  save_predictions: bool = False,
                  cfg_options: Optional[Dict[str, Any]] = None) -> None:
-        super().__init__(name, '{%s.config}' % train, cfg_options)
+        super().__init__(name, train, cfg_options)
         unknown = [mode for mode in modes if mode not in MODE_FLAGS]
         if unknown or not modes:
             raise ValueError(f'pipeline stage {name!r}: modes {list(modes)} '
                              f'must be some of {list(MODE_FLAGS)}')
-        self.train = train
         self.modes = list(modes)
         self.save_predictions = save_predictions
 
     def spec(self, ctx: PipelineContext) -> Dict[str, Any]:
         return dict(
             super().spec(ctx),
-            checkpoint=ctx.output(self.train, 'checkpoint', self.name),
             modes=self.modes,
             save_predictions=self.save_predictions)
 
     def run(self, ctx: PipelineContext, resume: bool) -> None:
         config = self.write_config(ctx)
-        checkpoint = ctx.output(self.train, 'checkpoint', self.name)
+        checkpoint = self.checkpoint(ctx)
         for mode in self.modes:
             out = self._mode_dir(ctx, mode)
             if resume and osp.isfile(osp.join(out, 'metrics.json')):
